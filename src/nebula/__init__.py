@@ -1,0 +1,13 @@
+"""nebula: latent space optimization for deep representation learning.
+
+Public API: :class:`NebulaEmbedding` (scikit-learn estimator), :func:`train`, :func:`load`,
+:class:`Config`, and :func:`nebula.data.load` for datasets.
+"""
+
+from nebula.config import Config
+from nebula.errors import NebulaError
+from nebula.run import Run, load, train
+
+__version__ = "0.1.0"
+
+__all__ = ["Config", "NebulaError", "Run", "load", "train", "__version__"]

@@ -1,0 +1,293 @@
+"""Run configuration: dataclasses, YAML round-trip, ``key=value`` overrides and the named variants.
+
+A run is fully described by a :class:`Config`; ``config.yaml`` in a run folder is ``Config.to_dict()``
+and ``Config.from_dict(yaml.safe_load(...))`` restores it exactly. Unknown keys are errors that suggest
+the closest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from nebula.errors import ConfigError, did_you_mean
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is split.
+
+    ``source`` is a registered dataset name (``digits``) or a path to a file/folder whose format is
+    detected. ``options`` are passed to the loader (e.g. ``{"labels": "coarse"}`` for TREC).
+    Datasets without an official split get a seeded stratified split with ``test_fraction`` held out.
+    """
+
+    source: str = "digits"
+    modality: str = "auto"
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """Encoder/decoder family, latent head and anchors.
+
+    ``arch`` picks the encoder family (``auto`` = the modality's default: mlp for images), ``decoder``
+    the decoder family (``auto`` mirrors the encoder). ``feature_dim`` is the width of the layer that
+    feeds the latent heads (the reference's "hidden"). ``num_anchors`` is m; anchors exist only when
+    ``use_anchors`` is true (variants tae, tvae, nvc-ml).
+    """
+
+    arch: str = "auto"
+    decoder: str = "auto"
+    variational: bool = True
+    use_anchors: bool = True
+    num_anchors: int = 10
+    latent_dim: int = 10
+    hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
+    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    feature_dim: int = 64
+    batch_norm: bool = True
+    dropout: float = 0.0
+    condition_decoder: bool = False
+    condition_tau: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LossConfig:
+    """Weights and forms of every loss term (METHODS.md section 1, "Total").
+
+    L = mean(L_rec + beta KL) + anchor_weight * L_anchor + metric_weight * L_metric.
+    """
+
+    reconstruction: str = "auto"
+    beta: float = 1.0
+    kl_warmup_epochs: int = 0
+    free_bits: float = 0.0
+    anchor_loss: str = "nearest"
+    anchor_weight: float = 1.0
+    repulsion_weight: float = 1.0
+    repulsion_distance: float = 4.0
+    metric_order: int = 0
+    metric_form: str = "ratio"
+    metric_weight: float = 1.0
+    metric_margin: float = 1.0
+    hinge_margin: float = 1.0
+    supervised: bool = False
+    reseed_dead: bool = True
+    dead_after: int = 20
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, schedule, device and output options."""
+
+    epochs: int = 60
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "cosine"
+    pretrain_epochs: int = 10
+    anchor_init: str = "kmeans"
+    seed: int = 0
+    device: str = "auto"
+    grad_clip: float = 0.0
+    deterministic: bool = False
+    checkpoint_every: int = 1
+    quiet: bool = False
+    figures: bool = True
+    tsne: bool = False
+
+
+@dataclass
+class Config:
+    """Everything needed to reproduce a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: str | None = None
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Config:
+        return _build(cls, data or {}, prefix="")
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Config:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if data is not None and not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, found {type(data).__name__}")
+        return cls.from_dict(data)
+
+    # ------------------------------------------------------------------ overrides and variants
+    def override(self, assignments: list[str]) -> Config:
+        """Apply ``section.key=value`` strings (value parsed as YAML) and return self."""
+        for item in assignments:
+            if "=" not in item:
+                raise ConfigError(f"--set {item!r}: expected key=value, e.g. train.lr=1e-3")
+            key, raw = item.split("=", 1)
+            try:
+                value = yaml.safe_load(raw) if raw != "" else ""
+            except yaml.YAMLError:
+                value = raw
+            self.set(key.strip(), value)
+        return self
+
+    def set(self, key: str, value: Any) -> None:
+        parts = key.split(".")
+        if len(parts) == 1 and parts[0] == "output":
+            self.output = None if value is None else str(value)
+            return
+        if len(parts) != 2:
+            raise ConfigError(f"unknown config key '{key}': use section.key, sections {_sections()}")
+        section, name = parts
+        if section not in _sections():
+            raise ConfigError(f"unknown config section '{section}'{did_you_mean(section, _sections())}")
+        obj = getattr(self, section)
+        names = [f.name for f in dataclasses.fields(obj)]
+        if name not in names:
+            valid = [f"{section}.{n}" for n in names]
+            raise ConfigError(f"unknown config key '{key}'{did_you_mean(key, valid)}")
+        setattr(obj, name, _coerce(get_type_hints(type(obj))[name], value, key))
+
+    @property
+    def variant(self) -> str:
+        """Name of the reference variant these flags make (``custom`` otherwise)."""
+        m, lc = self.model, self.loss
+        if not m.use_anchors:
+            return "vae" if m.variational else "ae"
+        if lc.metric_order != 0:
+            return "nvc-ml" if m.variational and lc.metric_order == -1 else "custom"
+        return "tvae" if m.variational else "tae"
+
+    def apply_variant(self, name: str) -> Config:
+        """Set the flags of a reference variant (METHODS.md table): ae, vae, tae, tvae, nvc-ml."""
+        if name not in VARIANTS:
+            raise ConfigError(f"unknown variant '{name}'{did_you_mean(name, VARIANTS)}; choose from {', '.join(VARIANTS)}")
+        variational, anchors, order = VARIANTS[name]
+        self.model.variational = variational
+        self.model.use_anchors = anchors
+        self.loss.metric_order = order
+        return self
+
+    def validate(self) -> Config:
+        """Raise :class:`ConfigError` on values that cannot work."""
+        t, m, lc = self.train, self.model, self.loss
+        checks = [
+            (t.lr > 0, f"train.lr must be > 0, found {t.lr}"),
+            (t.epochs >= 1, f"train.epochs must be >= 1, found {t.epochs}"),
+            (t.batch_size >= 1, f"train.batch_size must be >= 1, found {t.batch_size}"),
+            (not m.use_anchors or m.num_anchors >= 1, f"model.num_anchors must be >= 1, found {m.num_anchors}"),
+            (m.latent_dim >= 1, f"model.latent_dim must be >= 1, found {m.latent_dim}"),
+            (lc.metric_order == 0 or t.batch_size >= 2,
+             f"train.batch_size must be >= 2 with metric learning, found {t.batch_size}"),
+            (lc.metric_order in (0, 1, 2, 3, -1), f"loss.metric_order must be one of 0,1,2,3,-1, found {lc.metric_order}"),
+            (lc.metric_form in ("ratio", "hinge"), f"loss.metric_form must be ratio or hinge, found {lc.metric_form!r}"),
+            (lc.anchor_loss in ("nearest", "nebula", "both"),
+             f"loss.anchor_loss must be nearest, nebula or both, found {lc.anchor_loss!r}"),
+            (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
+            (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),
+            (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),
+            (t.anchor_init in ("kmeans", "random"), f"train.anchor_init must be kmeans or random, found {t.anchor_init!r}"),
+            (t.lr_schedule in ("cosine", "constant"), f"train.lr_schedule must be cosine or constant, found {t.lr_schedule!r}"),
+            (t.pretrain_epochs >= 0, f"train.pretrain_epochs must be >= 0, found {t.pretrain_epochs}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+
+#: name -> (variational, anchors, metric order)
+VARIANTS: dict[str, tuple[bool, bool, int]] = {
+    "ae": (False, False, 0),
+    "vae": (True, False, 0),
+    "tae": (False, True, 0),
+    "tvae": (True, True, 0),
+    "nvc-ml": (True, True, -1),
+}
+
+
+def _sections() -> list[str]:
+    return [f.name for f in dataclasses.fields(Config) if f.name != "output"]
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{prefix.rstrip('.') or 'root'}': expected a mapping, found {type(data).__name__}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in names:
+            valid = [prefix + n for n in names]
+            raise ConfigError(f"unknown config key '{prefix}{key}'{did_you_mean(prefix + str(key), valid)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value or {}, prefix=f"{key}.")
+        else:
+            kwargs[key] = _coerce(hint, value, prefix + key)
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    """Check/convert ``value`` to the annotated type; ints are accepted for floats."""
+    origin = getattr(hint, "__origin__", None)
+    text = str(hint)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"config key '{key}' cannot be empty")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' expects true/false, found {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{key}' expects an integer, found {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"config key '{key}' expects a number, found {value!r}")
+    if hint is str or text in ("str | None", "typing.Optional[str]"):
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"config key '{key}' expects a string, found {value!r}")
+    if origin is list:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' expects a list, found {value!r}")
+        inner = hint.__args__[0]
+        return [_coerce(inner, v, key) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' expects a mapping, found {value!r}")
+        return dict(value)
+    return value

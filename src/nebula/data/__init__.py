@@ -1,0 +1,132 @@
+"""Data loading: ``load(spec)`` turns a registered name or a path into a :class:`NebulaDataset`.
+
+Formats register themselves with :func:`register_format` (a ``match(path)`` test and a loader);
+named datasets with :func:`register_dataset`. Adding a modality means adding a module here that
+registers its formats; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nebula.data.base import NebulaDataset, make_split
+from nebula.errors import DataError, did_you_mean
+
+Loader = Callable[..., NebulaDataset]
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    modality: str
+    match: Callable[[Path], bool]
+    load: Loader
+    priority: int = 0
+
+
+DATASETS: dict[str, Loader] = {}
+FORMATS: dict[str, Format] = {}
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Register ``loader(**options) -> NebulaDataset`` under a name usable as ``--data NAME``."""
+
+    def wrap(fn: Loader) -> Loader:
+        DATASETS[name] = fn
+        return fn
+
+    return wrap
+
+
+def register_format(name: str, modality: str, match: Callable[[Path], bool], priority: int = 0) -> Callable[[Loader], Loader]:
+    """Register ``loader(path, **options) -> NebulaDataset`` for paths where ``match(path)`` is true.
+
+    Higher ``priority`` formats are tried first (a specific folder layout before a generic one).
+    """
+
+    def wrap(fn: Loader) -> Loader:
+        FORMATS[name] = Format(name, modality, match, fn, priority)
+        return fn
+
+    return wrap
+
+
+def detect_format(path: Path, modality: str = "auto") -> Format:
+    """The registered format for ``path`` (``modality`` narrows the choice)."""
+    candidates = sorted(FORMATS.values(), key=lambda f: -f.priority)
+    for fmt in candidates:
+        if modality not in ("auto", fmt.modality):
+            continue
+        try:
+            if fmt.match(path):
+                return fmt
+        except OSError:
+            continue
+    kind = "folder" if path.is_dir() else f"file with suffix '{path.suffix}'"
+    known = ", ".join(sorted(FORMATS))
+    raise DataError(f"{path}: unknown data format ({kind}); known formats: {known}")
+
+
+def load(
+    source: str | Path,
+    modality: str = "auto",
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    options: dict[str, Any] | None = None,
+) -> NebulaDataset:
+    """Load a registered dataset or a file/folder and make sure it has a train/test split.
+
+    Args:
+        source: registered name (see ``DATASETS``) or a path.
+        modality: ``auto`` or one of image, points, voxels, text; restricts format detection.
+        test_fraction, split_seed: used when the data has no official split.
+        options: loader-specific keyword arguments.
+    Returns:
+        A checked dataset whose ``meta`` records ``name``, ``modality``, ``source``, ``split_kind``.
+    """
+    options = dict(options or {})
+    name = str(source)
+    if name in DATASETS:
+        ds = DATASETS[name](**options)
+        ds.meta.setdefault("name", name)
+    else:
+        path = Path(name).expanduser()
+        if not path.exists():
+            hint = did_you_mean(name, DATASETS)
+            raise DataError(f"{path}: no such file or folder, and not a registered dataset{hint} (registered: {', '.join(sorted(DATASETS))})")
+        fmt = detect_format(path, modality)
+        try:
+            ds = fmt.load(path, **options)
+        except TypeError as exc:
+            if "unexpected keyword" in str(exc):
+                raise DataError(f"{path}: format '{fmt.name}' does not take option(s) {sorted(options)}") from None
+            raise
+        ds.meta.setdefault("name", path.stem or path.name)
+        ds.meta.setdefault("format", fmt.name)
+        ds.meta.setdefault("modality", fmt.modality)
+    if modality != "auto" and ds.modality != modality:
+        raise DataError(f"{name}: expected {modality} data, found {ds.modality}")
+    ds.meta.setdefault("source", name)
+    if ds.split is None:
+        ds.split = make_split(ds.y, len(ds), test_fraction, split_seed)
+        ds.meta["split_kind"] = f"stratified {1 - test_fraction:.0%}/{test_fraction:.0%} seed {split_seed}"
+    else:
+        ds.meta.setdefault("split_kind", "official")
+    ds.split = np.asarray(ds.split, dtype=np.int8)
+    if ds.y is not None:
+        ds.y = np.asarray(ds.y, dtype=np.int64)
+    return ds.check(name)
+
+
+def _register_builtin() -> None:
+    from nebula.data import images  # noqa: F401
+
+
+_register_builtin()
+
+__all__ = ["NebulaDataset", "load", "register_dataset", "register_format", "DATASETS", "FORMATS", "make_split"]

@@ -1,0 +1,1 @@
+"""Latent heads and latent-space loss terms (each a small module with the equation it implements)."""

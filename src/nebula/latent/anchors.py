@@ -1,0 +1,122 @@
+"""Nebula anchors: m learnable points in latent space that latents cluster around.
+
+Notation (METHODS.md section 1): z: (N, d) latents, A: (m, d) anchors, D_ik = ||z_i - a_k||^2 (N, m),
+c_i = argmin_k D_ik (hard assignment, no gradient).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """||x_i - y_j||^2 for x: (N, d), y: (M, d) -> (N, M), clamped at 0 (N x M memory only)."""
+    d = x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0) - 2.0 * x @ y.T
+    return d.clamp_min(0.0)
+
+
+def nearest_anchor_loss(dist: torch.Tensor) -> torch.Tensor:
+    """L_near = mean_i min_k D_ik (the reference's "unsupervised clustering cost").
+
+    dist: (N, m). The gradient reaches each latent and its nearest anchor (online k-means).
+    """
+    return dist.min(1).values.mean()
+
+
+def anchor_repulsion(anchors: torch.Tensor, distance: float, eps: float = 1e-6) -> torch.Tensor:
+    """Pairwise repulsion r_kl = log(r^2 + eps) - log(min(||a_k - a_l||^2, r^2) + eps) >= 0, (m, m).
+
+    This is the paper's -log(||a_k - a_l||^2 + eps) shifted and clamped at the target distance r:
+    it is 0 once two anchors are r apart, and never negative, so the mass factors that multiply it in
+    :func:`nebula_gravitation_loss` always pull latents toward their anchors (with the raw -log form a
+    negative repulsion beyond distance 1 would push them away). Diagonal entries are 0.
+    """
+    d2 = squared_distances(anchors, anchors)
+    r2 = float(distance) ** 2
+    rep = torch.log(torch.tensor(r2 + eps, dtype=anchors.dtype, device=anchors.device)) - torch.log(d2.clamp_max(r2) + eps)
+    return rep * (1.0 - torch.eye(len(anchors), dtype=anchors.dtype, device=anchors.device))
+
+
+def nebula_gravitation_loss(dist: torch.Tensor, assign: torch.Tensor, anchors: torch.Tensor,
+                            distance: float = 4.0, detach_mass: bool = False) -> torch.Tensor:
+    """Nebula (gravitation) term of the paper, batch-size normalised.
+
+    M_k = 1 + (1/N) sum_{i: c_i = k} D_ik;  L_neb = (1 / #pairs) sum_{k<l} M_k M_l r_kl
+    with r_kl from :func:`anchor_repulsion` (clamped, non-negative). ``detach_mass`` stops the
+    gradient through the masses (then only anchors move apart).
+
+    dist: (N, m), assign: (N,) int64, anchors: (m, d). Returns a scalar.
+    """
+    n, m = dist.shape
+    if m < 2:
+        return dist.new_zeros(())
+    owned = torch.zeros_like(dist).scatter_(1, assign.view(-1, 1), 1.0)
+    mass = 1.0 + (dist * owned).sum(0) / n
+    if detach_mass:
+        mass = mass.detach()
+    rep = anchor_repulsion(anchors, distance)
+    pair = torch.triu(torch.ones(m, m, dtype=torch.bool, device=dist.device), diagonal=1)
+    return (mass.unsqueeze(1) * mass.unsqueeze(0) * rep)[pair].mean()
+
+
+class NebulaAnchors(nn.Module):
+    """The (m, d) anchor parameter plus dead-anchor bookkeeping.
+
+    Dead anchors (the reference's bug R2: anchors that are never nearest get no gradient) are
+    re-seeded when ``reseed_dead``: an anchor that owned no latent for ``dead_after`` consecutive steps
+    is moved onto the latent with the largest distance to its own anchor in the current batch.
+    """
+
+    def __init__(self, num_anchors: int, latent_dim: int, reseed_dead: bool = True, dead_after: int = 20) -> None:
+        super().__init__()
+        self.anchors = nn.Parameter(torch.randn(num_anchors, latent_dim))
+        self.reseed_dead = reseed_dead
+        self.dead_after = dead_after
+        self.register_buffer("idle_steps", torch.zeros(num_anchors, dtype=torch.long))
+        self.register_buffer("reseeded", torch.zeros((), dtype=torch.long))
+
+    @property
+    def num_anchors(self) -> int:
+        return int(self.anchors.shape[0])
+
+    def distances(self, z: torch.Tensor) -> torch.Tensor:
+        """D: (N, m) squared distances of z: (N, d) to every anchor."""
+        return squared_distances(z, self.anchors)
+
+    @torch.no_grad()
+    def assign(self, z: torch.Tensor) -> torch.Tensor:
+        """c: (N,) int64 index of the nearest anchor."""
+        return self.distances(z).argmin(1)
+
+    def soft_assign(self, dist: torch.Tensor, tau: float) -> torch.Tensor:
+        """softmax(-D / tau): (N, m), the nearest anchor gets the largest weight (fixes bug R7)."""
+        return torch.softmax(-dist / tau, dim=1)
+
+    @torch.no_grad()
+    def set_anchors(self, values: torch.Tensor) -> None:
+        self.anchors.copy_(values.to(self.anchors))
+        self.idle_steps.zero_()
+
+    @torch.no_grad()
+    def update_usage(self, z: torch.Tensor, dist: torch.Tensor | None = None) -> int:
+        """Count idle steps per anchor from a batch and re-seed dead anchors; returns how many moved."""
+        dist = self.distances(z) if dist is None else dist
+        assign = dist.argmin(1)
+        used = torch.zeros(self.num_anchors, dtype=torch.bool, device=z.device)
+        used[assign] = True
+        self.idle_steps.add_(1).masked_fill_(used, 0)
+        if not self.reseed_dead:
+            return 0
+        dead = torch.nonzero(self.idle_steps >= self.dead_after).flatten()
+        if len(dead) == 0:
+            return 0
+        error = dist.min(1).values
+        order = torch.argsort(error, descending=True)
+        targets = order[: len(dead)]
+        if len(targets) < len(dead):
+            dead = dead[: len(targets)]
+        self.anchors[dead] = z[targets].detach().to(self.anchors)
+        self.idle_steps[dead] = 0
+        self.reseeded.add_(len(dead))
+        return int(len(dead))

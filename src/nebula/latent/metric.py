@@ -1,0 +1,110 @@
+"""Self-supervised metric learning on pseudo-labels (the reference's -r "orders"), from N x N matrices.
+
+Labels are the nearest-anchor pseudo-labels c (or true labels with ``supervised``).
+P_ij = [c_i = c_j and j != i], Q_ij = [c_i != c_j], D2_ij = ||z_i - z_j||^2.
+
+Every triplet form sums over (i, j, k) without materialising N x N x N tensors (the reference's bug R3):
+for a fixed anchor i the sum over positives j and negatives k factorises (ratio form) or reduces to a
+sorted prefix sum (hinge form). A batch without a valid triplet gives 0, not NaN (bug R4), and j = i
+is never a positive (bug R5).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nebula.latent.anchors import squared_distances
+
+
+def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, Q) boolean (N, N): same label excluding the diagonal, and different label."""
+    same = labels.view(-1, 1) == labels.view(1, -1)
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
+def pairwise_sq_distances(z: torch.Tensor) -> torch.Tensor:
+    """D2: (N, N) squared Euclidean distances with an exact zero diagonal."""
+    d2 = squared_distances(z, z)
+    return d2 * (1.0 - torch.eye(len(z), dtype=z.dtype, device=z.device))
+
+
+def anchor_pull_loss(dist: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Order 1: mean_i D_{i, c_i}. dist: (N, m), labels: (N,) in [0, m)."""
+    return dist.gather(1, labels.view(-1, 1)).mean()
+
+
+def intra_cluster_loss(d2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Order 2: mean_ij D2_ij P_ij over all N^2 pairs (intra-cluster pull)."""
+    pos, _ = pair_masks(labels)
+    return (d2 * pos).mean()
+
+
+def ratio_triplet_loss(d2: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Order 3: mean over valid triplets (P_ij Q_ik = 1) of D2_ij / (D2_ik + nu).
+
+    sum_{j,k} P_ij Q_ik D2_ij / (D2_ik + nu) = (sum_j P_ij D2_ij) (sum_k Q_ik / (D2_ik + nu)), so the loss
+    is sum_i a_i b_i / sum_i |P_i| |Q_i| with O(N^2) memory. ``margin`` is the fixed nu.
+    """
+    pos, neg = pair_masks(labels)
+    a = (d2 * pos).sum(1)
+    b = (neg / (d2 + margin)).sum(1)
+    count = pos.sum(1).to(d2.dtype) @ neg.sum(1).to(d2.dtype)
+    if count == 0:
+        return d2.sum() * 0.0
+    return (a * b).sum() / count
+
+
+def hinge_triplet_loss(d2: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Mean over valid triplets of max(0, D2_ij - D2_ik + margin), O(N^2 log N) time, O(N^2) memory.
+
+    For anchor i and positive j the negatives k with D2_ik < D2_ij + margin contribute
+    (D2_ij + margin) - D2_ik: with row-sorted negative distances that is
+    count_ij (D2_ij + margin) - prefix_sum_i(count_ij), found with searchsorted.
+    """
+    pos, neg = pair_masks(labels)
+    n_valid = pos.sum(1).to(d2.dtype) @ neg.sum(1).to(d2.dtype)
+    if n_valid == 0:
+        return d2.sum() * 0.0
+    big = d2.detach().max() + abs(margin) + 1.0
+    neg_d = torch.where(neg, d2, big)
+    sorted_neg, _ = torch.sort(neg_d, dim=1)
+    prefix = torch.cat([sorted_neg.new_zeros(len(d2), 1), sorted_neg.cumsum(1)], dim=1)
+    thresh = d2 + margin
+    count = torch.searchsorted(sorted_neg.detach().contiguous(), thresh.detach().contiguous(), right=False)
+    total = count.to(d2.dtype) * thresh - prefix.gather(1, count)
+    return (total * pos).sum() / n_valid
+
+
+class PseudoLabelMetricLoss(nn.Module):
+    """The reference's -r orders: 1 anchor pull, 2 intra-cluster pull, 3 triplet, -1 = 1 + 3.
+
+    ``form`` picks the triplet used by orders 3 and -1: ``ratio`` (the reference's D2_ij/(D2_ik+nu), nu
+    fixed) or ``hinge`` (max(0, D2_ij - D2_ik + margin)).
+    """
+
+    def __init__(self, order: int, form: str = "ratio", margin: float = 1.0, hinge_margin: float = 1.0) -> None:
+        super().__init__()
+        if order not in (1, 2, 3, -1):
+            raise ValueError(f"metric order must be 1, 2, 3 or -1, found {order}")
+        self.order, self.form, self.margin, self.hinge_margin = order, form, margin, hinge_margin
+
+    def triplet(self, d2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.form == "hinge":
+            return hinge_triplet_loss(d2, labels, self.hinge_margin)
+        return ratio_triplet_loss(d2, labels, self.margin)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (N, d), labels: (N,) int64, dist: (N, m) anchor distances (needed by orders 1, -1)."""
+        if self.order in (1, -1) and dist is None:
+            raise ValueError("metric orders 1 and -1 need anchor distances")
+        if self.order == 1:
+            return anchor_pull_loss(dist, labels)
+        d2 = pairwise_sq_distances(z)
+        if self.order == 2:
+            return intra_cluster_loss(d2, labels)
+        loss = self.triplet(d2, labels)
+        if self.order == -1:
+            loss = loss + anchor_pull_loss(dist, labels)
+        return loss

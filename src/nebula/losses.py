@@ -1,0 +1,56 @@
+"""Reconstruction losses, each per sample: ``loss(output, target) -> (N,)`` summed over elements.
+
+A registered :class:`Reconstruction` pairs the loss with the map from decoder output to data space
+(``sigmoid`` for BCE-with-logits, identity for MSE), used to draw and measure reconstructions.
+Modalities add their own (chamfer for point clouds, voxel BCE, token cross-entropy) with
+:func:`register_reconstruction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nebula.errors import ConfigError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    name: str
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    to_data: Callable[[torch.Tensor], torch.Tensor]
+
+
+RECONSTRUCTIONS: dict[str, Reconstruction] = {}
+
+
+def register_reconstruction(name: str, to_data: Callable[[torch.Tensor], torch.Tensor] = lambda t: t):
+    """Decorator registering ``loss(output, target) -> (N,)`` under ``name``."""
+
+    def wrap(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
+        RECONSTRUCTIONS[name] = Reconstruction(name, fn, to_data)
+        return fn
+
+    return wrap
+
+
+def get_reconstruction(name: str) -> Reconstruction:
+    if name not in RECONSTRUCTIONS:
+        raise ConfigError(f"unknown reconstruction loss '{name}'{did_you_mean(name, RECONSTRUCTIONS)}; "
+                          f"known: {', '.join(sorted(RECONSTRUCTIONS))}")
+    return RECONSTRUCTIONS[name]
+
+
+@register_reconstruction("bce", to_data=torch.sigmoid)
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy with logits for targets in [0, 1], summed per sample: (N,)."""
+    return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
+
+
+@register_reconstruction("mse")
+def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error summed per sample: (N,)."""
+    return (output - target).pow(2).flatten(1).sum(1)

@@ -1,0 +1,56 @@
+"""Modalities: the default encoder, decoder and reconstruction loss of each kind of data.
+
+A modality is a pair (encoder, decoder) plus a reconstruction loss and its loaders (registered in
+``nebula.data``). ``model.arch = auto`` takes the modality's default; the reference's -c / -f flags
+ask for the ``conv`` / ``fire`` families, which are dimension-generic (2D images, 3D voxels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nebula.errors import ConfigError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Modality:
+    name: str
+    encoder: str
+    decoder: str
+    reconstruction: str
+    #: fills data-derived model options (e.g. vocabulary size) into ``model.options`` before building
+    configure: Callable[[Any, dict[str, Any]], None] | None = None
+
+
+MODALITIES: dict[str, Modality] = {}
+
+
+def register_modality(modality: Modality) -> Modality:
+    MODALITIES[modality.name] = modality
+    return modality
+
+
+register_modality(Modality("image", encoder="mlp", decoder="auto", reconstruction="bce"))
+
+
+def resolve_architecture(modality: str, arch: str, decoder: str, reconstruction: str) -> tuple[str, str, str]:
+    """(encoder, decoder, reconstruction) names with every ``auto`` resolved for ``modality``."""
+    if modality not in MODALITIES:
+        raise ConfigError(f"unknown modality '{modality}'{did_you_mean(modality, MODALITIES)}; known: {', '.join(sorted(MODALITIES))}")
+    spec = MODALITIES[modality]
+    enc = spec.encoder if arch == "auto" else arch
+    if decoder == "auto":
+        dec = spec.decoder if spec.decoder != "auto" and arch == "auto" else enc
+    else:
+        dec = decoder
+    rec = spec.reconstruction if reconstruction == "auto" else reconstruction
+    return enc, dec, rec
+
+
+def configure_model(model_cfg: Any, modality: str, meta: dict[str, Any]) -> None:
+    """Let the modality record data-derived options (saved with the run's config)."""
+    spec = MODALITIES.get(modality)
+    if spec is not None and spec.configure is not None:
+        spec.configure(model_cfg, meta)

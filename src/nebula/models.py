@@ -1,0 +1,203 @@
+"""NebulaCoder: autoencoder / VAE with nebula anchors and pseudo-label metric learning (NVC).
+
+Total loss (METHODS.md section 1, weights from :class:`~nebula.config.LossConfig`):
+
+    L = mean_i(L_rec,i + beta_t KL_i) + lambda_c L_anchor + lambda_m L_metric
+
+with beta_t the warmed-up KL weight, L_anchor = L_near, L_neb or L_near + w_rep L_neb, and L_metric
+one of the -r orders on nearest-anchor pseudo-labels (true labels with ``loss.supervised``). The
+anchor and metric terms start after ``train.pretrain_epochs`` epochs, when the trainer asks the model
+to place its anchors (k-means on the training latents, or random).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from nebula.config import Config
+from nebula.latent.anchors import NebulaAnchors, nearest_anchor_loss, nebula_gravitation_loss
+from nebula.latent.gaussian import (
+    DeterministicHead,
+    GaussianHead,
+    free_bits_kl,
+    kl_standard_normal,
+    warmup_weight,
+)
+from nebula.latent.metric import PseudoLabelMetricLoss
+from nebula.losses import get_reconstruction
+from nebula.modalities import resolve_architecture
+from nebula.nn import build_decoder, build_encoder
+
+
+@dataclass
+class StepInfo:
+    """Where training is: passed to ``forward`` for warm-ups and schedules."""
+
+    epoch: int = 0
+    step: int = 0
+    steps_per_epoch: int = 1
+
+
+@dataclass
+class ModelOutput:
+    """Everything a forward pass produces.
+
+    loss: scalar total; terms: unweighted scalar terms (for logging); z, mu: (N, d);
+    output: decoder output (N, *target_shape); assign: (N,) nearest anchor or None.
+    """
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    z: torch.Tensor | None = None
+    mu: torch.Tensor | None = None
+    output: torch.Tensor | None = None
+    assign: torch.Tensor | None = None
+
+
+def identity_gather(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+class NebulaCoder(nn.Module):
+    """Encoder -> latent head -> (anchors, metric) -> decoder, for any registered modality.
+
+    Args:
+        cfg: the run configuration.
+        input_shape: shape of one input sample, e.g. (1, 8, 8).
+        target_shape: shape of one reconstruction target (differs for completion tasks).
+        modality: registered modality name (image, points, voxels, text).
+    """
+
+    def __init__(self, cfg: Config, input_shape: tuple[int, ...], target_shape: tuple[int, ...], modality: str = "image") -> None:
+        super().__init__()
+        self.cfg = cfg
+        m, lc = cfg.model, cfg.loss
+        enc_name, dec_name, rec_name = resolve_architecture(modality, m.arch, m.decoder, lc.reconstruction)
+        self.architecture = {"encoder": enc_name, "decoder": dec_name, "reconstruction": rec_name}
+        self.encoder = build_encoder(enc_name, input_shape, m)
+        head = GaussianHead if m.variational else DeterministicHead
+        self.head = head(self.encoder.out_features, m.latent_dim)
+        self.anchors = NebulaAnchors(m.num_anchors, m.latent_dim, lc.reseed_dead, lc.dead_after) if m.use_anchors else None
+        self.condition = bool(m.condition_decoder and self.anchors is not None)
+        dec_in = m.latent_dim + (m.num_anchors if self.condition else 0)
+        self.decoder = build_decoder(dec_name, dec_in, target_shape, m, self.encoder)
+        self.reconstruction = get_reconstruction(rec_name)
+        self.metric = (PseudoLabelMetricLoss(lc.metric_order, lc.metric_form, lc.metric_margin, lc.hinge_margin)
+                       if lc.metric_order != 0 else None)
+        self.register_buffer("anchors_ready", torch.tensor(self.anchors is None or cfg.train.pretrain_epochs == 0))
+        # replaced by an all-gather with gradient under DistributedDataParallel
+        self.gather: Callable[[torch.Tensor], torch.Tensor] = identity_gather
+
+    # ------------------------------------------------------------------ building blocks
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """x: (N, *input_shape) -> (z, mu, log_sigma), each (N, d) (log_sigma None for AE)."""
+        return self.head(self.encoder(x))
+
+    def decode(self, z: torch.Tensor, target: torch.Tensor | None = None, dist: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (N, d) -> decoder output (N, *target_shape); conditions on softmax(-D/tau) when enabled."""
+        if self.condition:
+            dist = self.anchors.distances(z) if dist is None else dist
+            z = torch.cat([z, self.anchors.soft_assign(dist, self.cfg.model.condition_tau)], dim=1)
+        return self.decoder(z, target)
+
+    def to_data(self, output: torch.Tensor) -> torch.Tensor:
+        """Decoder output -> data space (e.g. sigmoid of logits)."""
+        return self.reconstruction.to_data(output)
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """mu: (N, d) for inputs x (call in eval mode)."""
+        return self.encode(x)[1]
+
+    # ------------------------------------------------------------------ loss
+    def forward(self, batch: dict[str, torch.Tensor], info: StepInfo | None = None) -> ModelOutput:
+        info = info or StepInfo()
+        lc = self.cfg.loss
+        x = batch["x"]
+        target = batch.get("target", x)
+        z, mu, log_sigma = self.encode(x)
+        active = self.anchors is not None and bool(self.anchors_ready)
+        dist = self.anchors.distances(z) if active else None
+        output = self.decode(z, target, dist)
+        rec = self.reconstruction.loss(output, target)
+        terms: dict[str, torch.Tensor] = {"rec": rec.mean()}
+        total = terms["rec"]
+        if log_sigma is not None:
+            kl_dim = kl_standard_normal(mu, log_sigma)
+            terms["kl"] = kl_dim.sum(1).mean()
+            warm_steps = lc.kl_warmup_epochs * info.steps_per_epoch
+            beta = lc.beta * warmup_weight(info.epoch * info.steps_per_epoch + info.step, warm_steps)
+            total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
+        assign = None
+        if active:
+            zg = self.gather(z)
+            dist_g = self.anchors.distances(zg) if zg is not z else dist
+            assign = dist_g.detach().argmin(1)
+            anchor_terms = []
+            if lc.anchor_loss in ("nearest", "both"):
+                terms["near"] = nearest_anchor_loss(dist_g)
+                anchor_terms.append(terms["near"])
+            if lc.anchor_loss in ("nebula", "both"):
+                terms["neb"] = nebula_gravitation_loss(dist_g, assign, self.anchors.anchors, lc.repulsion_distance)
+                anchor_terms.append(terms["neb"] * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0))
+            total = total + lc.anchor_weight * sum(anchor_terms)
+            if self.metric is not None:
+                labels = assign
+                if lc.supervised:
+                    if "y" not in batch:
+                        raise ValueError("loss.supervised needs labelled data")
+                    labels = self.gather(batch["y"])
+                terms["metric"] = self.metric(zg, labels, dist_g)
+                total = total + lc.metric_weight * terms["metric"]
+            self._last = (zg.detach(), dist_g.detach())
+        return ModelOutput(loss=total, terms=terms, z=z, mu=mu, output=output, assign=assign)
+
+    # ------------------------------------------------------------------ trainer hooks
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """Optimiser groups; anchors get no weight decay."""
+        anchor_params = list(self.anchors.parameters()) if self.anchors is not None else []
+        ids = {id(p) for p in anchor_params}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        groups = [{"params": rest, "lr": lr, "weight_decay": weight_decay, "name": "network"}]
+        if anchor_params:
+            groups.append({"params": anchor_params, "lr": lr, "weight_decay": 0.0, "name": "anchors"})
+        return groups
+
+    def on_epoch_start(self, epoch: int, embed_train: Callable[[], torch.Tensor], generator: torch.Generator) -> str | None:
+        """Place the anchors when the warm-up ends; returns a message for the log, or None."""
+        if self.anchors is None or bool(self.anchors_ready) or epoch < self.cfg.train.pretrain_epochs:
+            return None
+        mu = embed_train()
+        self.init_anchors(mu, generator)
+        self.anchors_ready.fill_(True)
+        return f"anchors placed by {self.cfg.train.anchor_init} on {len(mu)} training latents at epoch {epoch}"
+
+    @torch.no_grad()
+    def init_anchors(self, mu: torch.Tensor, generator: torch.Generator) -> None:
+        """k-means (scikit-learn, n_init=10) or random training latents as the m anchors."""
+        m = self.anchors.num_anchors
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        if self.cfg.train.anchor_init == "kmeans" and len(mu) >= m:
+            from sklearn.cluster import KMeans
+
+            km = KMeans(n_clusters=m, n_init=10, random_state=seed).fit(mu.double().cpu().numpy())
+            centres = torch.from_numpy(km.cluster_centers_.astype(np.float32))
+        else:
+            idx = torch.randperm(len(mu), generator=generator)[:m]
+            centres = mu[idx]
+            if len(centres) < m:
+                centres = torch.cat([centres, torch.randn(m - len(centres), mu.shape[1], generator=generator)])
+        self.anchors.set_anchors(centres)
+
+    def after_step(self) -> int:
+        """Dead-anchor bookkeeping after an optimiser step; returns the number of anchors re-seeded."""
+        if self.anchors is None or not hasattr(self, "_last"):
+            return 0
+        z, dist = self._last
+        del self._last
+        return self.anchors.update_usage(z, dist)

@@ -1,0 +1,249 @@
+"""Run folders: train a configuration end to end, save everything, load it back.
+
+Layout of a run folder::
+
+    config.yaml          resolved configuration (enough to rerun)
+    model.safetensors    weights, buffers and anchors (key ``anchors.anchors``)
+    metrics.csv          a row per epoch with every loss term
+    embeddings.npz       z (N,d) mu, assign (N,), anchors (m,d), y (N,), split (N,), rec (N,) per-sample
+                         reconstruction loss, over every sample of the dataset
+    run.json             dataset facts, architecture, environment, timings, status
+    data_state.json      loader state needed to read new data the same way (e.g. a vocabulary)
+    figures/             PNG figures drawn from the saved data
+    checkpoints/         the last two training checkpoints (resume)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from nebula.config import Config
+from nebula.data import load as load_data
+from nebula.data.base import NebulaDataset
+from nebula.errors import ConfigError, NebulaError
+from nebula.modalities import configure_model
+from nebula.models import NebulaCoder
+from nebula.train import checkpoint as ckpt
+from nebula.train.trainer import Trainer, resolve_device
+
+FINISHED = "complete"
+
+
+@dataclass
+class Run:
+    """A trained (or loaded) run: its configuration, model and, when trained here, data and history."""
+
+    config: Config
+    model: torch.nn.Module
+    run_dir: Path | None = None
+    dataset: NebulaDataset | None = None
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
+        """mu (N, d) float32 for model inputs ``x``."""
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        out = [self.model.embed(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, self.config.model.latent_dim), np.float32)
+
+    def load_data(self, source: str | Path, **options: Any) -> NebulaDataset:
+        """Read new data the way this run's training data was read (same modality and loader state)."""
+        state = self.info.get("data_state") or {}
+        opts = {**self.config.data.options, **options}
+        if state:
+            opts["state"] = state
+        return load_data(source, modality=self.info.get("modality", "auto"), test_fraction=self.config.data.test_fraction,
+                         split_seed=self.config.data.split_seed, options=opts)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def build_model(cfg: Config, dataset: NebulaDataset) -> torch.nn.Module:
+    """The model a configuration asks for, shaped for ``dataset``."""
+    configure_model(cfg.model, dataset.modality, dataset.meta)
+    return NebulaCoder(cfg, dataset.input_shape, dataset.target_shape, dataset.modality)
+
+
+def load_dataset(cfg: Config) -> NebulaDataset:
+    d = cfg.data
+    return load_data(d.source, modality=d.modality, test_fraction=d.test_fraction, split_seed=d.split_seed, options=d.options)
+
+
+@torch.no_grad()
+def compute_embeddings(model: torch.nn.Module, dataset: NebulaDataset, device: torch.device, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """Latent means, nearest anchors and per-sample reconstruction loss for every sample (eval mode)."""
+    model.eval()
+    mus, assigns, recs = [], [], []
+    n = len(dataset)
+    target = dataset.target if dataset.target is not None else dataset.x
+    for i in range(0, n, batch_size):
+        x = dataset.x[i : i + batch_size].to(device)
+        t = target[i : i + batch_size].to(device)
+        _, mu, _ = model.encode(x)
+        anchors = getattr(model, "anchors", None)
+        dist = anchors.distances(mu) if anchors is not None else None
+        out = model.decode(mu, t, dist)
+        recs.append(model.reconstruction.loss(out, t).float().cpu())
+        mus.append(mu.float().cpu())
+        assigns.append(dist.argmin(1).cpu() if dist is not None else torch.full((len(mu),), -1, dtype=torch.long))
+    anchors = getattr(model, "anchors", None)
+    d = model.cfg.model.latent_dim
+    return {
+        "z": torch.cat(mus).numpy().astype(np.float32) if mus else np.zeros((0, d), np.float32),
+        "assign": torch.cat(assigns).numpy().astype(np.int64) if assigns else np.zeros(0, np.int64),
+        "anchors": anchors.anchors.detach().float().cpu().numpy() if anchors is not None else np.zeros((0, d), np.float32),
+        "y": dataset.y.astype(np.int64) if dataset.y is not None else np.full(n, -1, np.int64),
+        "split": dataset.split.astype(np.int8),
+        "rec": torch.cat(recs).numpy().astype(np.float32) if recs else np.zeros(0, np.float32),
+    }
+
+
+def save_embeddings(path: Path, emb: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, **emb)
+    tmp.replace(path)
+
+
+def _environment(device: torch.device) -> dict[str, Any]:
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads()}
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+    """Refuse to write over a finished run unless ``overwrite``; create the folder."""
+    info_path = run_dir / "run.json"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NebulaError(f"{run_dir}: exists and is not a folder")
+    if info_path.exists() and not resume:
+        try:
+            status = json.loads(info_path.read_text()).get("status")
+        except (OSError, json.JSONDecodeError):
+            status = None
+        if status == FINISHED and not overwrite:
+            raise NebulaError(f"{run_dir}: already holds a finished run (use --overwrite to replace it, or another -o)")
+    if overwrite and run_dir.exists() and not resume:
+        import shutil
+
+        for name in ("checkpoints", "figures"):
+            shutil.rmtree(run_dir / name, ignore_errors=True)
+        for name in ("metrics.csv", "embeddings.npz", "model.safetensors", "run.json", "eval.json"):
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def train(config: Config | dict | str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
+          dataset: NebulaDataset | None = None, figures: bool | None = None) -> Run:
+    """Train a configuration end to end and, when ``config.output`` is set, write its run folder.
+
+    Args:
+        config: a :class:`Config`, a dict of sections, or a YAML path.
+        resume: continue from the newest checkpoint in ``config.output``.
+        overwrite: replace a finished run in ``config.output``.
+        dataset: use this dataset instead of loading ``config.data``.
+        figures: override ``config.train.figures``.
+    """
+    if isinstance(config, (str, Path)):
+        cfg = Config.from_yaml(config)
+    elif isinstance(config, dict):
+        cfg = Config.from_dict(config)
+    else:
+        cfg = config or Config()
+    run_dir = Path(cfg.output) if cfg.output else None
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resume needs a run folder (-o / output)")
+        saved = run_dir / "config.yaml"
+        if not saved.exists():
+            raise NebulaError(f"{run_dir}: nothing to resume (no config.yaml)")
+        cfg = Config.from_yaml(saved)
+        cfg.output = str(run_dir)
+    cfg.validate()
+    if run_dir is not None:
+        prepare_run_dir(run_dir, overwrite, resume)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    t0 = time.perf_counter()
+    ds = dataset if dataset is not None else load_dataset(cfg)
+    if cfg.loss.supervised and ds.y is None:
+        raise ConfigError(f"loss.supervised needs labels, but {cfg.data.source} has none")
+    device = resolve_device(cfg.train.device)
+    model = build_model(cfg, ds)
+    if run_dir is not None and not resume:
+        cfg.to_yaml(run_dir / "config.yaml")
+    info: dict[str, Any] = {
+        "status": "running", "variant": cfg.variant, "modality": ds.modality,
+        "dataset": {k: v for k, v in ds.meta.items() if k != "state" and _jsonable(v)},
+        "num_samples": len(ds), "input_shape": list(ds.input_shape), "target_shape": list(ds.target_shape),
+        "num_classes": ds.num_classes, "architecture": getattr(model, "architecture", {}),
+        "parameters": sum(p.numel() for p in model.parameters()), "environment": _environment(device),
+        "data_state": ds.meta.get("state") or {},
+    }
+    if run_dir is not None:
+        ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
+    trainer = Trainer(model, ds, cfg, run_dir)
+    if resume:
+        trainer.resume()
+    t_train = time.perf_counter()
+    trainer.fit()
+    info["train_seconds"] = time.perf_counter() - t_train
+    emb = compute_embeddings(model, ds, trainer.device)
+    run = Run(config=cfg, model=model, run_dir=run_dir, dataset=ds, embeddings=emb, info=info)
+    if run_dir is not None:
+        ckpt.save_weights(model, run_dir / "model.safetensors", metadata={"variant": cfg.variant})
+        save_embeddings(run_dir / "embeddings.npz", emb)
+        if cfg.train.figures if figures is None else figures:
+            from nebula.evaluate.plots import run_figures
+
+            for _ in tqdm([0], desc="figures", disable=cfg.train.quiet, leave=False):
+                run_figures(run)
+        info["status"] = FINISHED
+        info["total_seconds"] = time.perf_counter() - t0
+        ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
+    return run
+
+
+def load(run_dir: str | Path, device: str = "cpu") -> Run:
+    """Load a finished run folder: configuration and weights (model in eval mode)."""
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "model.safetensors", "run.json"):
+        if not (run_dir / name).exists():
+            raise NebulaError(f"{run_dir}: not a finished nebula run (missing {name})")
+    cfg = Config.from_yaml(run_dir / "config.yaml")
+    info = json.loads((run_dir / "run.json").read_text())
+    shell = NebulaDataset(x=torch.zeros(1, *info["input_shape"]), y=None, split=np.zeros(1, np.int8),
+                          target=torch.zeros(1, *info["target_shape"]), meta={"modality": info["modality"]})
+    if info.get("data_state"):
+        shell.meta["state"] = info["data_state"]
+    model = build_model(cfg, shell)
+    ckpt.load_weights(model, run_dir / "model.safetensors")
+    model.to(resolve_device(device)).eval()
+    emb = {}
+    if (run_dir / "embeddings.npz").exists():
+        with np.load(run_dir / "embeddings.npz") as f:
+            emb = {k: f[k] for k in f.files}
+    return Run(config=cfg, model=model, run_dir=run_dir, embeddings=emb, info=info)
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+        return True
+    except TypeError:
+        return False
