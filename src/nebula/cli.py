@@ -33,7 +33,8 @@ def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser],
 # ---------------------------------------------------------------------------- shared options
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="registered dataset name (digits) or a file/folder path")
-    p.add_argument("--modality", choices=None, help="image, points, voxels or text (default: detected)")
+    p.add_argument("--modality", help="image, points, voxels or text (default: detected)")
+    p.add_argument("--task", help="reconstruct (default) or complete (3D: partial input, complete target); same as --data-option task=...")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="loader option, e.g. labels=fine (repeatable); same as --set data.options.KEY=VALUE")
 
@@ -83,6 +84,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         cfg.data.source = args.data
     if getattr(args, "modality", None):
         cfg.data.modality = args.modality
+    if getattr(args, "task", None):
+        cfg.data.options["task"] = args.task
     for item in getattr(args, "data_option", []):
         set_options(cfg, [f"data.options.{item}"])
     direct = {"anchors": ("model", "num_anchors"), "latent_dim": ("model", "latent_dim"), "epochs": ("train", "epochs"),

@@ -107,8 +107,10 @@ class TrainConfig:
 
 @dataclass
 class Config:
-    """Everything needed to reproduce a run."""
+    """Everything needed to reproduce a run. ``method`` picks the registered model family
+    (``nvc`` = :class:`~nebula.models.NebulaCoder`)."""
 
+    method: str = "nvc"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -155,8 +157,8 @@ class Config:
 
     def set(self, key: str, value: Any) -> None:
         parts = key.split(".")
-        if len(parts) == 1 and parts[0] == "output":
-            self.output = None if value is None else str(value)
+        if len(parts) == 1 and parts[0] in ("output", "method"):
+            setattr(self, parts[0], None if value is None else str(value))
             return
         if len(parts) != 2:
             raise ConfigError(f"unknown config key '{key}': use section.key, sections {_sections()}")
@@ -229,7 +231,7 @@ VARIANTS: dict[str, tuple[bool, bool, int]] = {
 
 
 def _sections() -> list[str]:
-    return [f.name for f in dataclasses.fields(Config) if f.name != "output"]
+    return [f.name for f in dataclasses.fields(Config) if f.name not in ("output", "method")]
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:

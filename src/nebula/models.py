@@ -59,6 +59,20 @@ class ModelOutput:
     assign: torch.Tensor | None = None
 
 
+#: method name -> builder(cfg, dataset) -> model; ``Config.method`` selects one
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register ``builder(cfg, dataset) -> nn.Module`` under a method name (``nvc``, ``manifoldclr``, ...)."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        MODELS[name] = fn
+        return fn
+
+    return wrap
+
+
 def identity_gather(t: torch.Tensor) -> torch.Tensor:
     return t
 
@@ -113,6 +127,20 @@ class NebulaCoder(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """mu: (N, d) for inputs x (call in eval mode)."""
         return self.encode(x)[1]
+
+    @torch.no_grad()
+    def embedding_batch(self, x: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What the run folder stores per sample: z = mu (N, d), assign (N,) (-1 without anchors) and
+        rec (N,), the per-sample reconstruction loss of decode(mu) (eval mode)."""
+        _, mu, _ = self.encode(x)
+        dist = self.anchors.distances(mu) if self.anchors is not None else None
+        rec = self.reconstruction.loss(self.decode(mu, target, dist), target)
+        assign = dist.argmin(1) if dist is not None else torch.full((len(mu),), -1, dtype=torch.long, device=mu.device)
+        return {"z": mu, "assign": assign, "rec": rec}
+
+    def anchor_array(self) -> torch.Tensor | None:
+        """(m, d) anchors or None."""
+        return self.anchors.anchors.detach() if self.anchors is not None else None
 
     # ------------------------------------------------------------------ loss
     def forward(self, batch: dict[str, torch.Tensor], info: StepInfo | None = None) -> ModelOutput:
@@ -201,3 +229,8 @@ class NebulaCoder(nn.Module):
         z, dist = self._last
         del self._last
         return self.anchors.update_usage(z, dist)
+
+
+@register_model("nvc")
+def _build_nvc(cfg: Config, dataset) -> NebulaCoder:
+    return NebulaCoder(cfg, dataset.input_shape, dataset.target_shape, dataset.modality)

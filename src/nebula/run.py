@@ -30,9 +30,9 @@ from tqdm.auto import tqdm
 from nebula.config import Config
 from nebula.data import load as load_data
 from nebula.data.base import NebulaDataset
-from nebula.errors import ConfigError, NebulaError
+from nebula.errors import ConfigError, NebulaError, did_you_mean
 from nebula.modalities import configure_model
-from nebula.models import NebulaCoder
+from nebula.models import MODELS
 from nebula.train import checkpoint as ckpt
 from nebula.train.trainer import Trainer, resolve_device
 
@@ -79,7 +79,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 def build_model(cfg: Config, dataset: NebulaDataset) -> torch.nn.Module:
     """The model a configuration asks for, shaped for ``dataset``."""
     configure_model(cfg.model, dataset.modality, dataset.meta)
-    return NebulaCoder(cfg, dataset.input_shape, dataset.target_shape, dataset.modality)
+    if cfg.method not in MODELS:
+        raise ConfigError(f"unknown method '{cfg.method}'{did_you_mean(cfg.method, MODELS)}; known: {', '.join(sorted(MODELS))}")
+    return MODELS[cfg.method](cfg, dataset)
 
 
 def load_dataset(cfg: Config) -> NebulaDataset:
@@ -89,31 +91,26 @@ def load_dataset(cfg: Config) -> NebulaDataset:
 
 @torch.no_grad()
 def compute_embeddings(model: torch.nn.Module, dataset: NebulaDataset, device: torch.device, batch_size: int = 512) -> dict[str, np.ndarray]:
-    """Latent means, nearest anchors and per-sample reconstruction loss for every sample (eval mode)."""
+    """Per-sample outputs of ``model.embedding_batch`` (z, assign, rec, ...) for every sample, plus
+    anchors (m, d), y (N,) (-1 when unlabelled) and split (N,), as numpy arrays (eval mode)."""
     model.eval()
-    mus, assigns, recs = [], [], []
     n = len(dataset)
     target = dataset.target if dataset.target is not None else dataset.x
+    parts: dict[str, list[torch.Tensor]] = {}
     for i in range(0, n, batch_size):
-        x = dataset.x[i : i + batch_size].to(device)
-        t = target[i : i + batch_size].to(device)
-        _, mu, _ = model.encode(x)
-        anchors = getattr(model, "anchors", None)
-        dist = anchors.distances(mu) if anchors is not None else None
-        out = model.decode(mu, t, dist)
-        recs.append(model.reconstruction.loss(out, t).float().cpu())
-        mus.append(mu.float().cpu())
-        assigns.append(dist.argmin(1).cpu() if dist is not None else torch.full((len(mu),), -1, dtype=torch.long))
-    anchors = getattr(model, "anchors", None)
-    d = model.cfg.model.latent_dim
-    return {
-        "z": torch.cat(mus).numpy().astype(np.float32) if mus else np.zeros((0, d), np.float32),
-        "assign": torch.cat(assigns).numpy().astype(np.int64) if assigns else np.zeros(0, np.int64),
-        "anchors": anchors.anchors.detach().float().cpu().numpy() if anchors is not None else np.zeros((0, d), np.float32),
-        "y": dataset.y.astype(np.int64) if dataset.y is not None else np.full(n, -1, np.int64),
-        "split": dataset.split.astype(np.int8),
-        "rec": torch.cat(recs).numpy().astype(np.float32) if recs else np.zeros(0, np.float32),
-    }
+        out = model.embedding_batch(dataset.x[i : i + batch_size].to(device), target[i : i + batch_size].to(device))
+        for k, v in out.items():
+            parts.setdefault(k, []).append(v.detach().cpu())
+    emb = {k: torch.cat(v).numpy() for k, v in parts.items()}
+    emb["z"] = emb["z"].astype(np.float32)
+    emb["assign"] = emb.get("assign", np.full(n, -1)).astype(np.int64)
+    anchors = model.anchor_array() if hasattr(model, "anchor_array") else None
+    emb["anchors"] = anchors.float().cpu().numpy() if anchors is not None else np.zeros((0, emb["z"].shape[1]), np.float32)
+    emb["y"] = dataset.y.astype(np.int64) if dataset.y is not None else np.full(n, -1, np.int64)
+    emb["split"] = dataset.split.astype(np.int8)
+    if "rec" in emb:
+        emb["rec"] = emb["rec"].astype(np.float32)
+    return emb
 
 
 def save_embeddings(path: Path, emb: dict[str, np.ndarray]) -> None:

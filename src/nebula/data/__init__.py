@@ -124,7 +124,10 @@ def load(
 
 
 def _register_builtin() -> None:
-    from nebula.data import images  # noqa: F401
+    import importlib
+
+    for module in ("images",):
+        importlib.import_module(f"nebula.data.{module}")
 
 
 _register_builtin()

@@ -29,6 +29,15 @@ def register_renderer(modality: str):
     return wrap
 
 
+def renderer_for(modality: str) -> Callable[[np.ndarray, Path, str], None] | None:
+    """The registered renderer for a modality (importing the modality renderers on first use)."""
+    import importlib
+
+    for module in ():  # modules registering renderers, e.g. "geometry", "text"
+        importlib.import_module(f"nebula.evaluate.{module}")
+    return RENDERERS.get(modality)
+
+
 @register_renderer("image")
 def render_images(grid: np.ndarray, path: Path, title: str = "") -> None:
     """grid: (R, C, ch, H, W) in [0, 1] -> one montage PNG."""
@@ -113,10 +122,10 @@ def run_figures(run: Any, out_dir: Path | None = None, side: int = 10) -> list[P
     z, assign, anchors, y = emb["z"], emb["assign"], emb["anchors"], emb["y"]
     modality = run.info.get("modality", "image")
     written: list[Path] = []
-    render = RENDERERS.get(modality)
+    render = renderer_for(modality)
     seed = run.config.train.seed
     rng = np.random.default_rng(seed)
-    if render is not None and ds is not None:
+    if render is not None and ds is not None and hasattr(model, "decode"):
         test = np.flatnonzero(emb["split"] == 1)
         pick = rng.choice(test if len(test) >= side else np.arange(len(z)), size=min(side, len(z)), replace=False)
         target = ds.target if ds.target is not None else ds.x

@@ -59,7 +59,10 @@ def build_decoder(name: str, in_features: int, output_shape: tuple[int, ...], cf
 
 
 def _register_builtin() -> None:
-    from nebula.nn import conv, mlp  # noqa: F401
+    import importlib
+
+    for module in ("mlp", "conv"):
+        importlib.import_module(f"nebula.nn.{module}")
 
 
 _register_builtin()

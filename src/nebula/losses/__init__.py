@@ -2,8 +2,9 @@
 
 A registered :class:`Reconstruction` pairs the loss with the map from decoder output to data space
 (``sigmoid`` for BCE-with-logits, identity for MSE), used to draw and measure reconstructions.
-Modalities add their own (chamfer for point clouds, voxel BCE, token cross-entropy) with
-:func:`register_reconstruction`.
+Modalities add their own (chamfer for point clouds, voxel BCE, token cross-entropy) in a module of
+this package that registers them with :func:`register_reconstruction` and is listed in
+``_register_builtin``.
 """
 
 from __future__ import annotations
@@ -54,3 +55,13 @@ def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error summed per sample: (N,)."""
     return (output - target).pow(2).flatten(1).sum(1)
+
+
+def _register_builtin() -> None:
+    import importlib
+
+    for module in ():  # modality modules of this package, e.g. "chamfer"
+        importlib.import_module(f"nebula.losses.{module}")
+
+
+_register_builtin()
