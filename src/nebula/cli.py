@@ -17,7 +17,7 @@ from nebula.errors import ConfigError, NebulaError
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {}
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["nebula.evaluate.commands", "nebula.contrastive.commands"]
 
 
 def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None]) -> Callable[[Handler], Handler]:
