@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import torch
+
+from nebula.latent.anchors import (
+    NebulaAnchors,
+    anchor_repulsion,
+    nearest_anchor_loss,
+    nebula_gravitation_loss,
+    squared_distances,
+)
+
+
+def test_squared_distances_brute_force():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(7, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    ref = torch.stack([torch.stack([((a - b) ** 2).sum() for b in y]) for a in x])
+    torch.testing.assert_close(squared_distances(x, y), ref)
+
+
+def test_nearest_anchor_loss_and_gradient_reaches_only_nearest_anchor():
+    anchors = NebulaAnchors(3, 2)
+    anchors.set_anchors(torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]]))
+    z = torch.tensor([[1.0, 0.0], [4.0, 0.0]], requires_grad=True)
+    loss = nearest_anchor_loss(anchors.distances(z))
+    assert abs(loss.item() - 1.0) < 1e-6
+    loss.backward()
+    grad = anchors.anchors.grad
+    assert grad[2].abs().sum() == 0 and grad[0].abs().sum() > 0 and grad[1].abs().sum() > 0
+
+
+def test_repulsion_is_nonnegative_and_zero_beyond_target():
+    a = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0]])
+    rep = anchor_repulsion(a, distance=4.0)
+    assert (rep >= 0).all()
+    assert rep[0, 2] == 0 and rep[0, 1] > 0 and rep.diagonal().abs().sum() == 0
+
+
+def test_gravitation_brute_force_and_pushes_close_anchors_apart():
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(12, 2, generator=g, dtype=torch.float64)
+    a = torch.randn(3, 2, generator=g, dtype=torch.float64, requires_grad=True)
+    dist = squared_distances(z, a)
+    c = dist.argmin(1)
+    mass = [1 + sum(dist[i, k] for i in range(12) if c[i] == k) / 12 for k in range(3)]
+    r2 = 4.0**2
+    ref = []
+    for k in range(3):
+        for m in range(k + 1, 3):
+            d = ((a[k] - a[m]) ** 2).sum()
+            ref.append(mass[k] * mass[m] * (torch.log(torch.tensor(r2 + 1e-6, dtype=torch.float64)) - torch.log(torch.clamp(d, max=r2) + 1e-6)))
+    expected = torch.stack(ref).mean()
+    loss = nebula_gravitation_loss(dist, c, a, distance=4.0)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_dead_anchor_is_reseeded_at_high_error_latent():
+    anchors = NebulaAnchors(2, 2, reseed_dead=True, dead_after=3)
+    anchors.set_anchors(torch.tensor([[0.0, 0.0], [100.0, 100.0]]))
+    z = torch.tensor([[0.1, 0.0], [-0.1, 0.0], [3.0, 3.0]])
+    moved = [anchors.update_usage(z) for _ in range(3)]
+    assert moved == [0, 0, 1]
+    torch.testing.assert_close(anchors.anchors[1].detach(), torch.tensor([3.0, 3.0]))
+    off = NebulaAnchors(2, 2, reseed_dead=False, dead_after=1)
+    off.set_anchors(torch.tensor([[0.0, 0.0], [100.0, 100.0]]))
+    assert off.update_usage(z) == 0 and off.anchors[1, 0].item() == 100.0
