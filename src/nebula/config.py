@@ -114,7 +114,7 @@ class ContrastiveConfig:
     Loss: NT-Xent with ``temperature``; ``similarity`` auto = cosine with a head, mse without.
     Augmentations: see :class:`nebula.contrastive.augment.AugmentOptions` (``aug_*``).
     Operators (manifoldclr, directclr): ``num_operators`` M, ``block_size`` b, ``operator_dim`` (0 = all
-    features; DirectCLR 64), Laplace ``scale_prior`` s0 / ``mu_prior`` mu0, ``threshold`` lambda,
+    features; DirectCLR 64), ``operator_batch`` pairs per step for the transport/KL terms (0: all), Laplace ``scale_prior`` s0 / ``mu_prior`` mu0, ``threshold`` lambda,
     ``prior_warmup`` steps, own optimiser group (``operator_lr``, ``operator_wd``, ``operator_clip``).
     Total: w_clr * contrastive + w_to * transport + w_kl(t) * KL + w_shift * ||mu_q||^2, with w_kl warmed
     up exponentially from 5e-3 over ``kl_warmup`` steps (0: none).
@@ -137,13 +137,14 @@ class ContrastiveConfig:
     aug_erase_p: float = 0.25
     aug_jitter: float = 0.4
     num_operators: int = 8
-    block_size: int = 16
+    block_size: int = 8
     operator_dim: int = 0
+    operator_batch: int = 256
     hidden_mult: int = 4
     scale_prior: float = 0.01
     mu_prior: float = 0.05
     threshold: float = 0.0
-    prior_warmup: int = 2000
+    prior_warmup: int = 500
     operator_lr: float = 1e-3
     operator_wd: float = 1e-3
     operator_clip: float = 0.1

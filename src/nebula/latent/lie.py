@@ -15,8 +15,8 @@ with one coefficient c_m per operator shared by all S blocks. T is always comput
 
 Both give mu = clamp(., -5, 5) + mu0 and log b = clamp(., -100, 3) + log s0 (s0 = 0.01, mu0 = 0.05) and
 are sampled by reparameterisation: u ~ U(-1/2, 1/2), eps = -b sign(u) log(1 - 2|u|), c = mu + eps, with an
-optional soft threshold lambda (forward: mu + sign(eps) max(|eps| - lambda, 0) where that is non-zero,
-else 0; backward: straight-through, d c / d(mu, eps) = 1).
+optional soft threshold lambda (forward: mu + sign(eps) max(|eps| - lambda, 0) where the shrunk noise is
+non-zero, else exactly 0; backward: straight-through, d c / d(mu, eps) = 1).
 
 Loss terms (weights are the caller's): transport mse(T(c) z0, stopgrad(z1)) with c ~ q, and the closed
 form KL(q || p) between Laplaces.
@@ -118,7 +118,8 @@ def laplace_sample(mu: torch.Tensor, scale: torch.Tensor, threshold: float = 0.0
     """Reparameterised Laplace sample c = mu + eps, eps = -b sign(u) log(1 - 2|u|), u ~ U(-1/2, 1/2).
 
     With ``threshold`` lambda > 0 the forward value is soft-thresholded, s = mu + sign(eps) max(|eps| - lambda, 0)
-    where s != 0 and 0 elsewhere, and the backward pass is straight-through (the gradient of mu + eps).
+    where |eps| > lambda and exactly 0 elsewhere, and the backward pass is straight-through (the gradient of
+    mu + eps).
     mu, scale: (N, M) -> (N, M).
     """
     u = torch.rand(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) - 0.5
@@ -132,9 +133,10 @@ def laplace_sample(mu: torch.Tensor, scale: torch.Tensor, threshold: float = 0.0
 
 
 def soft_threshold(mu: torch.Tensor, eps: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Forward value of the thresholded sample: mu + sign(eps) max(|eps| - lambda, 0) where non-zero, else 0."""
-    shrunk = mu + torch.sign(eps) * torch.clamp(eps.abs() - threshold, min=0.0)
-    return torch.where(shrunk != 0, shrunk, torch.zeros_like(shrunk))
+    """Forward value of the thresholded sample: mu + sign(eps) max(|eps| - lambda, 0) where the shrunk noise
+    max(|eps| - lambda, 0) is non-zero, else exactly 0 (a sparse coefficient)."""
+    shrunk = torch.clamp(eps.abs() - threshold, min=0.0)
+    return torch.where(shrunk > 0, mu + torch.sign(eps) * shrunk, torch.zeros_like(mu))
 
 
 def laplace_kl(mu_q: torch.Tensor, scale_q: torch.Tensor, mu_p: torch.Tensor, scale_p: torch.Tensor) -> torch.Tensor:
