@@ -234,3 +234,14 @@ class NebulaCoder(nn.Module):
 @register_model("nvc")
 def _build_nvc(cfg: Config, dataset) -> NebulaCoder:
     return NebulaCoder(cfg, dataset.input_shape, dataset.target_shape, dataset.modality)
+
+
+def _register_builtin() -> None:
+    """Import the modules that register further methods (after everything above is defined)."""
+    import importlib
+
+    for module in ("nebula.contrastive.learner",):
+        importlib.import_module(module)
+
+
+_register_builtin()

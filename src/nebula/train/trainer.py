@@ -83,7 +83,8 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self.tc.seed)
         groups = model.param_groups(self.tc.lr, self.tc.weight_decay) if hasattr(model, "param_groups") else [
             {"params": list(model.parameters()), "lr": self.tc.lr, "weight_decay": self.tc.weight_decay}]
-        self.optimizer = torch.optim.AdamW(groups) if self.tc.weight_decay > 0 else torch.optim.Adam(groups)
+        decoupled = self.tc.weight_decay > 0 or any(g.get("weight_decay", 0) > 0 for g in groups)  # AdamW when any group decays
+        self.optimizer = torch.optim.AdamW(groups) if decoupled else torch.optim.Adam(groups)
         self.steps_per_epoch = max(1, self._num_batches())
         total = self.tc.epochs * self.steps_per_epoch
         if self.tc.lr_schedule == "cosine":
