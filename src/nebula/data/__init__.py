@@ -126,7 +126,7 @@ def load(
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("images",):
+    for module in ("images", "points", "voxels", "shapes"):
         importlib.import_module(f"nebula.data.{module}")
 
 

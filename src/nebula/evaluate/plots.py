@@ -33,7 +33,7 @@ def renderer_for(modality: str) -> Callable[[np.ndarray, Path, str], None] | Non
     """The registered renderer for a modality (importing the modality renderers on first use)."""
     import importlib
 
-    for module in ():  # modules registering renderers, e.g. "geometry", "text"
+    for module in ("geometry",):  # modules registering renderers, e.g. "geometry", "text"
         importlib.import_module(f"nebula.evaluate.{module}")
     return RENDERERS.get(modality)
 
