@@ -59,6 +59,7 @@ def _common_compare_arguments(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--device", help="auto (cuda if available), cpu, cuda, cuda:N")
     p.add_argument("--tsne", action="store_true", help="add a t-SNE scatter grid (slower)")
     p.add_argument("--verbose", action="store_true", help="show each run's training progress bar")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
 
 
 def _compare_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,7 +102,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         base.model.latent_dim = args.latent_dim
     result = compare(variants=parse_list(args.variants, str, "variants"), seeds=parse_list(args.seeds, int, "seeds"),
                      out=args.output, config=base, epochs=args.epochs, device=args.device,
-                     tsne=args.tsne, overwrite=args.overwrite, quiet_training=not args.verbose, command=command_line())
+                     tsne=args.tsne, overwrite=args.overwrite, quiet_training=not args.verbose, threads=args.threads,
+                     command=command_line())
     print(f"results: {result.results_csv}, {result.results_md}\nreport: {result.report}")
     return 0
 
@@ -118,6 +120,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = compare("digits", variants=parse_list(args.variants, str, "variants"),
                      seeds=parse_list(args.seeds, int, "seeds"), out=args.output, epochs=args.epochs,
                      device=args.device, tsne=args.tsne, overwrite=True, quiet_training=not args.verbose,
-                     command=command_line())
+                     threads=args.threads, command=command_line())
     print(f"results: {result.results_md}\nreport: {result.report}")
     return 0

@@ -89,7 +89,7 @@ def parse_list(text: str | Sequence[str], kind: type = str, name: str = "list") 
 def compare(data: str | None = None, variants: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (0, 1, 2),
             out: str | Path = "runs/compare", *, config: Config | str | Path | None = None,
             overrides: Sequence[str] = (), epochs: int | None = None, device: str | None = None,
-            tsne: bool = False, overwrite: bool = False, quiet_training: bool = True,
+            tsne: bool = False, overwrite: bool = False, quiet_training: bool = True, threads: int | None = None,
             log: Callable[[str], None] = print, command: str | None = None) -> CompareResult:
     """Train ``variants`` x ``seeds`` on ``data`` with one architecture and budget; evaluate; report.
 
@@ -103,10 +103,24 @@ def compare(data: str | None = None, variants: Sequence[str] = tuple(VARIANTS), 
         tsne: add a t-SNE scatter grid (slower).
         overwrite: replace finished runs in ``out/runs``.
         quiet_training: hide the per-step progress bars (one line per run is always logged).
+        threads: torch CPU threads for this comparison (None: torch's default); restored afterwards.
         log: where progress lines go.
         command: the command line recorded in the report.
     """
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        return _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne, overwrite,
+                        quiet_training, log, command)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne, overwrite, quiet_training, log,
+             command) -> CompareResult:
     t_start = time.perf_counter()
+    load_start = _load_average()
     from nebula.run import load_dataset, train
 
     base = _base_config(config, data, overrides, epochs, device, quiet_training)
@@ -170,7 +184,7 @@ def compare(data: str | None = None, variants: Sequence[str] = tuple(VARIANTS), 
         "command": command or "nebula.evaluate.compare.compare(...)",
         "dataset": f"{base.data.source}: {len(dataset)} samples, {dataset.num_classes} classes, "
                    f"split {dataset.meta.get('split_kind', '')}",
-        "machine": machine_description(),
+        "machine": machine_description() + f"; load average {load_start} at start, {_load_average()} at end",
         "seconds": elapsed,
         "config": base.to_dict(),
         "variants": variants,
@@ -372,6 +386,15 @@ def machine_description() -> str:
             f"{dev}, {torch.get_num_threads()} threads; Python {platform.python_version()}")
 
 
+def _load_average() -> str:
+    import os
+
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except (OSError, AttributeError):
+        return "n/a"
+
+
 def _acceptance_text(summary: dict[str, Any]) -> str:
     if "passes" not in summary:
         return "acceptance comparison not available (needs tvae or nvc-ml, and ae/vae or the raw baseline)"
@@ -440,8 +463,7 @@ def compare_figures(out: Path, variants: Sequence[str], seeds: Sequence[int], fi
         if render is not None and run is not None and hasattr(run.model, "decode"):
             grid = centre_samples(run.model, z, ids, centres, cols=8, seed=seed0)
             p = fig_dir / f"manifold_{v}.png"
-            render(grid, p, f"{v}: rows = {kind} centres ({len(centres)}); col 1 decodes the centre, "
-                            "others centre + per-dim std x N(0,1)")
+            render(grid, p, f"{v}: a row per {kind} centre")
             figs["manifolds"].append(p)
     figs["covariance"].append(covariance_heatmaps(covs, fig_dir / "covariance.png",
                                                   f"latent covariance (d x d), seed {seed0}"))

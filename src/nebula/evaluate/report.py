@@ -74,7 +74,7 @@ def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], path:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(stack, 0)
                 lo, hi = np.nanmin(stack, 0), np.nanmax(stack, 0)
-            (line,) = ax.plot(epochs, mean, label=name, lw=1.3)
+            (line,) = ax.plot(epochs, mean, label=name, lw=1.3, marker="." if length <= 20 else None)
             if len(curves) > 1:
                 ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
         ax.set_title(term, fontsize=9)
