@@ -44,7 +44,7 @@ def test_compare_end_to_end(tmp_path, tiny_npz, capsys):
     rows = list(csv.DictReader(open(out / "results.csv")))
     models = [r for r in rows if r["kind"] == "model"]
     assert [(r["variant"], r["seed"]) for r in models] == [(v, s) for v in ("ae", "tvae") for s in "01"]
-    assert {r["variant"] for r in rows if r["kind"] == "baseline"} == {"k-means on raw input", "k-means on PCA-4"}
+    assert {r["variant"] for r in rows if r["kind"] == "baseline"} == {"baseline: raw input", "baseline: PCA-4 of input"}
     for r in models:
         assert 0 < float(r["kmeans_acc"]) <= 1 and 0 <= float(r["knn10"]) <= 1
         assert (r["anchor_acc"] == "") == (r["variant"] == "ae")
@@ -63,7 +63,7 @@ def test_compare_end_to_end(tmp_path, tiny_npz, capsys):
     assert "| ae |" in md and "**" in md and "±" in md and "Machine:" in md and "nebula compare" in md
     images = check_self_contained_html(out / "report.html")
     html_text = (out / "report.html").read_text()
-    assert "k-means on raw input" in html_text and "<b>" in html_text
+    assert "baseline: raw input" in html_text and "<b>" in html_text
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"covariance.png", "training_curves.png", "anchor_usage.png", "reconstructions.png",
             "manifold_tvae.png", "manifold_ae.png", "scatter_pca_ae_label.png", "scatter_pca_tvae_anchor.png"} <= figures
@@ -96,7 +96,7 @@ def _rows():
     for s, (a, b) in enumerate([(0.9, 0.5), (0.7, 0.7)]):
         rows.append({"variant": "tvae", "kind": "model", "seed": s, "anchor_acc": a, "kmeans_acc": b, "rec_test": 10.0 + s})
         rows.append({"variant": "ae", "kind": "model", "seed": s, "anchor_acc": float("nan"), "kmeans_acc": 0.6, "rec_test": 5.0})
-        rows.append({"variant": "k-means on raw input", "kind": "baseline", "seed": s, "kmeans_acc": 0.79})
+        rows.append({"variant": "baseline: raw input", "kind": "baseline", "seed": s, "kmeans_acc": 0.79})
     return rows
 
 
@@ -109,7 +109,7 @@ def test_aggregate_bold_and_acceptance():
     header, cells, kinds = table_cells(rows, ["anchor_acc", "kmeans_acc", "rec_test"], lambda t: f"**{t}**")
     assert header == ["variant", "anchor ACC", "k-means ACC", "test rec. loss"]
     table = {c[0]: c[1:] for c in cells}
-    assert table["k-means on raw input"][1].startswith("**0.790")  # higher is better
+    assert table["baseline: raw input"][1].startswith("**0.790")  # higher is better
     assert table["ae"][2].startswith("**5.00")  # lower reconstruction loss is better
     assert table["ae"][0] == "-" and kinds == ["model", "model", "baseline"]
     acc = acceptance_summary(rows)

@@ -59,7 +59,12 @@ def _common_compare_arguments(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--device", help="auto (cuda if available), cpu, cuda, cuda:N")
     p.add_argument("--tsne", action="store_true", help="add a t-SNE scatter grid (slower)")
     p.add_argument("--verbose", action="store_true", help="show each run's training progress bar")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is faster on a busy machine)")
+    if demo:
+        p.add_argument("--threads", type=int, default=1,
+                       help="torch CPU threads (default 1: the small digits model gains little from more, and a shared "
+                            "machine slows multi-threaded runs badly; 0 = torch's default)")
+    else:
+        p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is much faster on a busy machine)")
 
 
 def _compare_arguments(p: argparse.ArgumentParser) -> None:

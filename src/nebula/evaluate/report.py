@@ -58,6 +58,8 @@ def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], path:
     for runs in histories.values():
         for h in runs:
             terms += [k for k in h if k not in NON_LOSS_COLUMNS and k not in terms and np.isfinite(h[k]).any()]
+    palette = plt.get_cmap("tab10")
+    colour = {name: palette(i % 10) for i, name in enumerate(histories)}  # one colour per entry in every panel
     n = max(len(terms), 1)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
@@ -74,9 +76,9 @@ def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], path:
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean = np.nanmean(stack, 0)
                 lo, hi = np.nanmin(stack, 0), np.nanmax(stack, 0)
-            (line,) = ax.plot(epochs, mean, label=name, lw=1.3, marker="." if length <= 20 else None)
+            ax.plot(epochs, mean, label=name, lw=1.3, color=colour[name], marker="." if length <= 20 else None)
             if len(curves) > 1:
-                ax.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
+                ax.fill_between(epochs, lo, hi, color=colour[name], alpha=0.18, lw=0)
         ax.set_title(term, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
