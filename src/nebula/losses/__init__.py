@@ -28,7 +28,11 @@ class Reconstruction:
 RECONSTRUCTIONS: dict[str, Reconstruction] = {}
 
 
-def register_reconstruction(name: str, to_data: Callable[[torch.Tensor], torch.Tensor] = lambda t: t):
+def identity(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
+def register_reconstruction(name: str, to_data: Callable[[torch.Tensor], torch.Tensor] = identity):
     """Decorator registering ``loss(output, target) -> (N,)`` under ``name``."""
 
     def wrap(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):

@@ -76,7 +76,7 @@ class Trainer:
         self.log = log or (lambda msg: tqdm.write(msg) if not self.tc.quiet else None)
         self.x = dataset.x.to(self.device)
         self.target = dataset.target.to(self.device) if dataset.target is not None else None
-        self.y = torch.as_tensor(dataset.y, device=self.device) if dataset.y is not None else None
+        self.y = torch.tensor(np.asarray(dataset.y), device=self.device) if dataset.y is not None else None
         self.train_index = torch.from_numpy(np.flatnonzero(dataset.split == 0)).to(self.device)
         if len(self.train_index) == 0:
             raise NebulaError(f"{dataset.meta.get('source', 'dataset')}: the train split is empty")
