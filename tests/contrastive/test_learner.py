@@ -160,7 +160,7 @@ def test_train_end_to_end_through_nebula_train(tmp_path, tiny_npz):
     cfg.train.batch_size = 16
     cfg.train.quiet = True
     cfg.train.figures = False
-    cfg.contrastive.fewshot_trials = 2
+    cfg.contrastive.fewshot_trials = 1
     run = train(cfg)
     assert run.embeddings["z"].shape == (60, 16)
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
@@ -189,7 +189,11 @@ def test_cli_compares_methods(tmp_path, tiny_npz, capsys):
     assert set(table) == {"simclr", "noise"}
     for method in ("simclr", "noise"):
         ev = json.loads((out / method / "eval.json").read_text())
-        assert ev["method"] == method and 0.0 <= ev["linear_probe_accuracy"] <= 1.0
+        plugin = ev["plugins"]["contrastive"]
+        assert ev["method"] == method and plugin["method"] == method
+        assert 0.0 <= plugin["linear_probe_accuracy"] <= 1.0
+        assert plugin["linear_probe_accuracy"] == table[method]["linear_probe_accuracy"]
+        assert "fewshot_none_mean" in plugin and "transport_ratio" not in plugin  # no operators in these methods
     assert "| simclr |" in (out / "compare.md").read_text()
     assert main(["contrastive", "--data", str(tiny_npz), "--method", "byol", "-o", str(out)]) == 2
     assert "unknown contrastive method" in capsys.readouterr().err
