@@ -219,3 +219,10 @@ def test_shapes_dataset() -> None:
     ds = load("shapes", options={"n_per_class": 4, "num_points": 64})
     assert ds.x.shape == (28, 64, 3) and ds.num_classes == 7 and ds.modality == "points"
     torch.testing.assert_close(ds.x.norm(dim=2).amax(1), torch.ones(28))
+
+
+def test_single_point_files_win_over_text_sniffers(tmp_path: Path) -> None:
+    (tmp_path / "tabs.txt").write_text("0.1\t0.2\t0.3\n0.4\t0.5\t0.6\n0.7\t0.8\t0.9\n")
+    assert detect_format(tmp_path / "tabs.txt").name == "point-file"
+    ds = load(tmp_path / "tabs.txt", options={"num_points": 3, "normalize": False})
+    torch.testing.assert_close(ds.x[0, :, 0].sort().values, torch.tensor([0.1, 0.4, 0.7]))

@@ -72,7 +72,7 @@ def _train(tmp_path: Path, source: str, data_options: dict, figures: bool = Fals
     for k, v in model.items():
         setattr(cfg.model, k, v)
     cfg.loss.beta = 0.01
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.pretrain_epochs, cfg.train.quiet = 3, 16, 1, True
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.pretrain_epochs, cfg.train.quiet = 2, 16, 1, True
     cfg.train.figures = figures
     cfg.output = str(tmp_path / "run")
     return train(cfg)

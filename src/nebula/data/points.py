@@ -573,12 +573,16 @@ def _is_point_file(path: Path) -> bool:
     if not path.is_file() or path.suffix.lower() not in POINT_SUFFIXES:
         return False
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return False
         return arr.ndim == 2 and arr.shape[1] == 3
     return _sniff(path)
 
 
-@register_format("point-file", "points", _is_point_file, priority=3)
+# priority 5: above the text formats' sniffers (a tab-separated numeric row also looks like "label<TAB>text")
+@register_format("point-file", "points", _is_point_file, priority=5)
 def load_point_file(path: Path, mesh_points: int = 4096, seed: int = 0, **options: Any) -> NebulaDataset:
     """One point file (PCD, PLY, XYZ/TXT, NPY (P, 3), OFF) as a dataset of one cloud."""
     cloud = read_point_file(path, mesh_points, np.random.default_rng(seed))
