@@ -111,7 +111,7 @@ def load_idx(path: Path) -> NebulaDataset:
     if not images:
         raise DataError(f"{path}: no '*-images-idx3-ubyte[.gz]' file found")
     xs, ys, splits = [], [], []
-    for prefix, img_path in images.items():
+    for prefix, img_path in sorted(images.items(), key=lambda kv: kv[0].startswith(("t10k", "test"))):
         x = read_idx(img_path)
         if prefix in labels:
             y = read_idx(labels[prefix]).astype(np.int64)
