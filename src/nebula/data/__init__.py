@@ -7,6 +7,7 @@ registers its formats; nothing else changes.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,10 @@ def load(
             hint = did_you_mean(name, DATASETS)
             raise DataError(f"{path}: no such file or folder, and not a registered dataset{hint} (registered: {', '.join(sorted(DATASETS))})")
         fmt = detect_format(path, modality)
+        # loaders that fit state on the training split (a text vocabulary) split the data themselves
+        accepts = inspect.signature(fmt.load).parameters
+        options.update({k: v for k, v in (("test_fraction", test_fraction), ("split_seed", split_seed))
+                        if k in accepts and k not in options})
         try:
             ds = fmt.load(path, **options)
         except TypeError as exc:
@@ -126,7 +131,7 @@ def load(
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("images", "points", "voxels", "shapes"):
+    for module in ("images", "text", "points", "voxels", "shapes"):
         importlib.import_module(f"nebula.data.{module}")
 
 

@@ -33,7 +33,7 @@ def renderer_for(modality: str) -> Callable[[np.ndarray, Path, str], None] | Non
     """The registered renderer for a modality (importing the modality renderers on first use)."""
     import importlib
 
-    for module in ("geometry",):  # modules registering renderers, e.g. "geometry", "text"
+    for module in ("text", "geometry"):  # modules registering renderers, e.g. "geometry", "text"
         importlib.import_module(f"nebula.evaluate.{module}")
     return RENDERERS.get(modality)
 
@@ -123,6 +123,8 @@ def run_figures(run: Any, out_dir: Path | None = None, side: int = 10) -> list[P
     modality = run.info.get("modality", "image")
     written: list[Path] = []
     render = renderer_for(modality)
+    if render is not None and hasattr(render, "for_run"):  # renderers needing run context (a text vocabulary)
+        render = render.for_run(run)
     seed = run.config.train.seed
     rng = np.random.default_rng(seed)
     if render is not None and ds is not None and hasattr(model, "decode"):

@@ -64,7 +64,7 @@ def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("chamfer", "voxel"):  # modality modules of this package, e.g. "chamfer"
+    for module in ("token", "chamfer", "voxel"):  # modality modules of this package, e.g. "chamfer"
         importlib.import_module(f"nebula.losses.{module}")
 
 

@@ -61,7 +61,7 @@ def build_decoder(name: str, in_features: int, output_shape: tuple[int, ...], cf
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("mlp", "conv", "pointnet", "folding"):
+    for module in ("mlp", "conv", "sequence", "pointnet", "folding"):
         importlib.import_module(f"nebula.nn.{module}")
 
 
