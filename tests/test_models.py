@@ -1,0 +1,65 @@
+"""Every registered image encoder/decoder family and variant: forward, backward, finite, eval = mu."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from nebula.config import VARIANTS, Config
+from nebula.models import NebulaCoder, StepInfo
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv", "fire"])
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_forward_backward(arch, variant):
+    cfg = Config().apply_variant(variant)
+    cfg.model.arch, cfg.model.num_anchors, cfg.model.latent_dim, cfg.model.channels = arch, 3, 4, [8, 16]
+    cfg.train.pretrain_epochs = 0
+    cfg.model.condition_decoder = variant == "tvae"
+    model = NebulaCoder(cfg, (1, 12, 12), (1, 12, 12))
+    x = torch.rand(16, 1, 12, 12)
+    out = model({"x": x}, StepInfo(epoch=0, step=0, steps_per_epoch=1))
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert out.output.shape == x.shape
+    expected_terms = {"rec"} | ({"kl"} if cfg.model.variational else set()) | ({"near"} if cfg.model.use_anchors else set())
+    assert expected_terms <= set(out.terms)
+    model.eval()
+    z, mu, _ = model.encode(x)
+    assert torch.equal(z, mu)  # no sampling at evaluation (bug R1)
+
+
+def test_anchor_terms_wait_for_pretraining_then_kmeans_places_anchors():
+    cfg = Config().apply_variant("tvae")
+    cfg.model.num_anchors, cfg.model.latent_dim, cfg.train.pretrain_epochs = 3, 2, 2
+    model = NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
+    out = model({"x": torch.rand(8, 1, 8, 8)})
+    assert "near" not in out.terms
+    mu = torch.cat([torch.randn(20, 2) * 0.1 + c for c in (torch.tensor([5.0, 0]), torch.tensor([0, 5.0]), torch.tensor([-5.0, -5]))])
+    assert model.on_epoch_start(1, lambda: mu, torch.Generator().manual_seed(0)) is None
+    assert model.on_epoch_start(2, lambda: mu, torch.Generator().manual_seed(0))
+    centres = sorted(model.anchors.anchors.detach().round().tolist())
+    assert centres == [[-5.0, -5.0], [0.0, 5.0], [5.0, 0.0]]
+    assert "near" in model({"x": torch.rand(8, 1, 8, 8)}).terms
+
+
+def test_gravitation_and_supervised_metric():
+    cfg = Config().apply_variant("nvc-ml")
+    cfg.loss.anchor_loss, cfg.loss.supervised, cfg.train.pretrain_epochs = "both", True, 0
+    cfg.model.num_anchors, cfg.model.latent_dim = 3, 2
+    model = NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
+    out = model({"x": torch.rand(12, 1, 8, 8), "y": torch.arange(12) % 3})
+    assert {"near", "neb", "metric"} <= set(out.terms)
+    out.loss.backward()
+    assert torch.isfinite(model.anchors.anchors.grad).all()
+
+
+def test_too_small_images_for_conv_stack():
+    from nebula.errors import ConfigError
+
+    cfg = Config()
+    cfg.model.arch, cfg.model.channels = "conv", [8, 8, 8, 8, 8]
+    with pytest.raises(ConfigError, match="too small"):
+        NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
