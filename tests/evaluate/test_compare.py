@@ -82,6 +82,17 @@ def test_compare_end_to_end(tmp_path, tiny_npz, capsys):
     assert main(["compare", "--data", str(tiny_npz), "--variants", "ae", "--seeds", "0", "-o", str(out), *TINY]) == 2
 
 
+@pytest.mark.slow
+def test_compare_results_do_not_depend_on_worker_processes(tmp_path, tiny_npz):
+    args = ["compare", "--data", str(tiny_npz), "--variants", "ae,tvae", "--seeds", "0,1", *TINY]
+    assert main([*args, "-o", str(tmp_path / "one"), "--jobs", "1"]) == 0
+    assert main([*args, "-o", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    keys = ("variant", "seed", "anchor_acc", "kmeans_acc", "rec_test", "knn10", "linear_probe")
+    one = [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / "one" / "results.csv"))]
+    two = [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / "two" / "results.csv"))]
+    assert one == two
+
+
 def test_compare_rejects_bad_arguments(tmp_path):
     with pytest.raises(ConfigError, match="variant"):
         compare("digits", variants=["ae", "nope"], seeds=[0], out=tmp_path)

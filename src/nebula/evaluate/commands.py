@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from nebula.cli import command, set_options
@@ -60,10 +61,14 @@ def _common_compare_arguments(p: argparse.ArgumentParser, demo: bool) -> None:
     p.add_argument("--tsne", action="store_true", help="add a t-SNE scatter grid (slower)")
     p.add_argument("--verbose", action="store_true", help="show each run's training progress bar")
     if demo:
+        p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                       help="runs trained at once in worker processes of 1 thread each (default: 2, or 1 on a "
+                            "1-core machine); the results do not depend on it")
         p.add_argument("--threads", type=int, default=1,
                        help="torch CPU threads (default 1: the small digits model gains little from more, and a shared "
                             "machine slows multi-threaded runs badly; 0 = torch's default)")
     else:
+        p.add_argument("--jobs", type=int, default=1, help="runs trained at once in worker processes (default 1)")
         p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; 1 is much faster on a busy machine)")
 
 
@@ -108,7 +113,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = compare(variants=parse_list(args.variants, str, "variants"), seeds=parse_list(args.seeds, int, "seeds"),
                      out=args.output, config=base, epochs=args.epochs, device=args.device,
                      tsne=args.tsne, overwrite=args.overwrite, quiet_training=not args.verbose, threads=args.threads,
-                     command=command_line())
+                     jobs=args.jobs, command=command_line())
     print(f"results: {result.results_csv}, {result.results_md}\nreport: {result.report}")
     return 0
 
@@ -125,6 +130,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = compare("digits", variants=parse_list(args.variants, str, "variants"),
                      seeds=parse_list(args.seeds, int, "seeds"), out=args.output, epochs=args.epochs,
                      device=args.device, tsne=args.tsne, overwrite=True, quiet_training=not args.verbose,
-                     threads=args.threads, command=command_line())
+                     threads=args.threads, jobs=args.jobs, command=command_line())
     print(f"results: {result.results_md}\nreport: {result.report}")
     return 0

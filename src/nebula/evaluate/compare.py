@@ -91,7 +91,7 @@ def compare(data: str | None = None, variants: Sequence[str] = tuple(VARIANTS), 
             out: str | Path = "runs/compare", *, config: Config | str | Path | None = None,
             overrides: Sequence[str] = (), epochs: int | None = None, device: str | None = None,
             tsne: bool = False, overwrite: bool = False, quiet_training: bool = True, threads: int | None = None,
-            log: Callable[[str], None] = print, command: str | None = None) -> CompareResult:
+            jobs: int = 1, log: Callable[[str], None] = print, command: str | None = None) -> CompareResult:
     """Train ``variants`` x ``seeds`` on ``data`` with one architecture and budget; evaluate; report.
 
     Args:
@@ -105,6 +105,8 @@ def compare(data: str | None = None, variants: Sequence[str] = tuple(VARIANTS), 
         overwrite: replace finished runs in ``out/runs``.
         quiet_training: hide the per-step progress bars (one line per run is always logged).
         threads: torch CPU threads for this comparison (None: torch's default); restored afterwards.
+        jobs: runs trained at the same time in worker processes (each with ``threads`` or 1 thread);
+            results do not depend on it.
         log: where progress lines go.
         command: the command line recorded in the report.
     """
@@ -113,16 +115,16 @@ def compare(data: str | None = None, variants: Sequence[str] = tuple(VARIANTS), 
         torch.set_num_threads(int(threads))
     try:
         return _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne, overwrite,
-                        quiet_training, log, command)
+                        quiet_training or jobs > 1, threads, jobs, log, command)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne, overwrite, quiet_training, log,
-             command) -> CompareResult:
+def _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne, overwrite, quiet_training, threads,
+             jobs, log, command) -> CompareResult:
     t_start = time.perf_counter()
     load_start = _load_average()
-    from nebula.run import load_dataset, train
+    from nebula.run import load_dataset
 
     base = _base_config(config, data, overrides, epochs, device, quiet_training)
     variants = list(variants)
@@ -140,33 +142,48 @@ def _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne
         f"{int((dataset.split == 0).sum())} train / {int((dataset.split == 1).sum())} test), "
         f"variants {', '.join(variants)}, seeds {', '.join(map(str, seeds))}, {base.train.epochs} epochs -> {out}")
 
-    rows: list[dict[str, Any]] = []
-    first_runs: dict[str, Any] = {}
-    total = len(variants) * len(seeds)
-    done = 0
+    tasks = []
     for v in variants:
         for s in seeds:
             cfg = copy.deepcopy(base)
             cfg.apply_variant(v)
             cfg.train.seed = int(s)
             cfg.output = str(out / "runs" / f"{v}-seed{s}")
-            t0 = time.perf_counter()
-            run = train(cfg, dataset=dataset, overwrite=overwrite, figures=False)
-            t_train = time.perf_counter() - t0
-            result = evaluate(run.run_dir, run=run, dataset=dataset)
-            t_all = time.perf_counter() - t0
-            done += 1
-            summary = {k: _float(val) for k, val in result["summary"].items()}
-            rows.append({"variant": v, "kind": "model", "seed": int(s), "parameters": run.info.get("parameters"),
-                         "epochs": cfg.train.epochs, **summary})
-            log(f"[{done}/{total}] {v:7s} seed {s}: {t_train:5.1f} s train+save, {t_all - t_train:4.1f} s eval | "
-                f"anchor ACC {_fmt(summary['anchor_acc'])}  k-means ACC {_fmt(summary['kmeans_acc'])}  "
-                f"NMI {_fmt(summary['kmeans_nmi'])}  kNN-10 {_fmt(summary['knn10'])}  "
-                f"probe {_fmt(summary['linear_probe'])}  rec {_fmt(summary['rec_test'], 2)}")
-            if v not in first_runs:
-                first_runs[v] = run
-            else:
-                del run
+            tasks.append((v, int(s), cfg))
+    if not overwrite:  # fail before training anything rather than after the first runs
+        from nebula.run import prepare_run_dir
+
+        for _, _, cfg in tasks:
+            if (Path(cfg.output) / "run.json").exists():
+                prepare_run_dir(Path(cfg.output), overwrite=False, resume=False)
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    jobs = max(1, min(int(jobs or 1), len(tasks)))
+
+    def report(v: str, s: int, res: dict[str, Any]) -> None:
+        results[(v, s)] = res
+        sm = res["summary"]
+        log(f"[{len(results)}/{len(tasks)}] {v:7s} seed {s}: {res['train_seconds']:5.1f} s train+save, "
+            f"{res['eval_seconds']:4.1f} s eval | anchor ACC {_fmt(sm['anchor_acc'])}  k-means ACC "
+            f"{_fmt(sm['kmeans_acc'])}  NMI {_fmt(sm['kmeans_nmi'])}  kNN-10 {_fmt(sm['knn10'])}  "
+            f"probe {_fmt(sm['linear_probe'])}  rec {_fmt(sm['rec_test'], 2)}")
+
+    if jobs == 1:
+        for v, s, cfg in tasks:
+            report(v, s, train_and_evaluate(cfg, dataset, overwrite))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=torch.set_num_threads, initargs=(threads or 1,)) as pool:
+            futures = {pool.submit(train_and_evaluate, cfg, dataset, overwrite): (v, s) for v, s, cfg in tasks}
+            for fut in as_completed(futures):
+                report(*futures[fut], fut.result())
+    rows: list[dict[str, Any]] = []
+    for v, s, cfg in tasks:
+        res = results[(v, s)]
+        rows.append({"variant": v, "kind": "model", "seed": s, "parameters": res["parameters"],
+                     "epochs": cfg.train.epochs, **res["summary"]})
 
     t_base = time.perf_counter()
     rows += baseline_rows(dataset, seeds, base.model.latent_dim)
@@ -178,7 +195,7 @@ def _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne
     summary = acceptance_summary(rows)
     result.summary = summary
     t_fig = time.perf_counter()
-    figures = compare_figures(out, variants, seeds, first_runs, dataset, tsne=tsne)
+    figures = compare_figures(out, variants, seeds, dataset, tsne=tsne)
     log(f"figures: {time.perf_counter() - t_fig:.1f} s")
     elapsed = time.perf_counter() - t_start
     context = {
@@ -197,6 +214,22 @@ def _compare(data, variants, seeds, out, config, overrides, epochs, device, tsne
     result.report = write_report(out / "report.html", rows, context, summary, figures)
     log(f"compare finished in {elapsed:.0f} s; report: {result.report}")
     return result
+
+
+def train_and_evaluate(cfg: Config, dataset: Any, overwrite: bool) -> dict[str, Any]:
+    """Train one configuration on ``dataset`` into ``cfg.output`` and evaluate it (a worker's job).
+
+    Returns the flat evaluation summary, the parameter count and the seconds spent training (with
+    saving) and evaluating.
+    """
+    from nebula.run import train
+
+    t0 = time.perf_counter()
+    run = train(cfg, dataset=dataset, overwrite=overwrite, figures=False)
+    t1 = time.perf_counter()
+    result = evaluate(run.run_dir, run=run, dataset=dataset)
+    return {"summary": {k: _float(v) for k, v in result["summary"].items()}, "parameters": run.info.get("parameters"),
+            "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1}
 
 
 def _base_config(config: Config | str | Path | None, data: str | None, overrides: Sequence[str],
@@ -432,11 +465,14 @@ def write_results_md(path: Path, rows: list[dict[str, Any]], context: dict[str, 
 
 
 # --------------------------------------------------------------------------- figures
-def compare_figures(out: Path, variants: Sequence[str], seeds: Sequence[int], first_runs: dict[str, Any],
-                    dataset: Any, tsne: bool = False) -> dict[str, list[Path]]:
+def compare_figures(out: Path, variants: Sequence[str], seeds: Sequence[int], dataset: Any, tsne: bool = False
+                    ) -> dict[str, list[Path]]:
     """Draw the report's figures from the saved run folders under ``out/figures`` (seed = the first
-    seed for per-run figures); returns {section: [paths]}."""
+    seed for per-run figures; data-space grids decode with the saved weights); returns {section: [paths]}."""
+    from nebula.run import load
+
     fig_dir = out / "figures"
+    first_runs = {v: load(out / "runs" / f"{v}-seed{seeds[0]}") for v in variants}
     seed0 = seeds[0]
     figs: dict[str, list[Path]] = {"scatter_pca": [], "scatter_tsne": [], "covariance": [], "manifolds": [],
                                    "reconstructions": [], "curves": [], "usage": []}
