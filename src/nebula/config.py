@@ -24,6 +24,7 @@ class DataConfig:
     ``source`` is a registered dataset name (``digits``) or a path to a file/folder whose format is
     detected. ``options`` are passed to the loader (e.g. ``{"labels": "coarse"}`` for TREC).
     Datasets without an official split get a seeded stratified split with ``test_fraction`` held out.
+    ``augment`` is the training-time input augmentation (None: the modality's default; {}: none).
     """
 
     source: str = "digits"
@@ -31,6 +32,7 @@ class DataConfig:
     test_fraction: float = 0.2
     split_seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    augment: dict[str, Any] | None = None
 
 
 @dataclass
@@ -64,10 +66,12 @@ class LossConfig:
     """Weights and forms of every loss term (METHODS.md section 1, "Total").
 
     L = mean(L_rec + beta KL) + anchor_weight * L_anchor + metric_weight * L_metric.
+    ``anchor_input`` is the latent the anchor and metric terms see: ``mu`` (the posterior mean, what
+    evaluation assigns) or ``z`` (the sample, as in the paper).
     """
 
     reconstruction: str = "auto"
-    beta: float = 1.0
+    beta: float = 0.1
     kl_warmup_epochs: int = 0
     free_bits: float = 0.0
     anchor_loss: str = "nearest"
@@ -80,15 +84,16 @@ class LossConfig:
     metric_margin: float = 1.0
     hinge_margin: float = 1.0
     supervised: bool = False
+    anchor_input: str = "mu"
     reseed_dead: bool = True
-    dead_after: int = 20
+    dead_after: int = 200
 
 
 @dataclass
 class TrainConfig:
     """Optimisation, schedule, device and output options."""
 
-    epochs: int = 60
+    epochs: int = 100
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 0.0
@@ -264,6 +269,7 @@ class Config:
             (lc.metric_form in ("ratio", "hinge"), f"loss.metric_form must be ratio or hinge, found {lc.metric_form!r}"),
             (lc.anchor_loss in ("nearest", "nebula", "both"),
              f"loss.anchor_loss must be nearest, nebula or both, found {lc.anchor_loss!r}"),
+            (lc.anchor_input in ("mu", "z"), f"loss.anchor_input must be mu or z, found {lc.anchor_input!r}"),
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),
             (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),
@@ -345,7 +351,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"config key '{key}' expects a list, found {value!r}")
         inner = hint.__args__[0]
         return [_coerce(inner, v, key) for v in value]
-    if origin is dict:
+    if origin is dict or text.startswith("dict[") and "None" in text:
         if not isinstance(value, dict):
             raise ConfigError(f"config key '{key}' expects a mapping, found {value!r}")
         return dict(value)

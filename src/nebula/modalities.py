@@ -22,6 +22,8 @@ class Modality:
     reconstruction: str
     #: fills data-derived model options (e.g. vocabulary size) into ``model.options`` before building
     configure: Callable[[Any, dict[str, Any]], None] | None = None
+    #: builds the training-time input augmentation from ``data.augment`` and the input shape (or None)
+    augment: Callable[[dict[str, Any] | None, tuple[int, ...]], Any] | None = None
 
 
 MODALITIES: dict[str, Modality] = {}
@@ -32,7 +34,13 @@ def register_modality(modality: Modality) -> Modality:
     return modality
 
 
-register_modality(Modality("image", encoder="mlp", decoder="auto", reconstruction="bce"))
+def _image_augment(options: dict[str, Any] | None, input_shape: tuple[int, ...]) -> Any:
+    from nebula.data.augment import build_image_augment
+
+    return build_image_augment(options, input_shape)
+
+
+register_modality(Modality("image", encoder="mlp", decoder="auto", reconstruction="bce", augment=_image_augment))
 
 
 def resolve_architecture(modality: str, arch: str, decoder: str, reconstruction: str) -> tuple[str, str, str]:
@@ -54,3 +62,13 @@ def configure_model(model_cfg: Any, modality: str, meta: dict[str, Any]) -> None
     spec = MODALITIES.get(modality)
     if spec is not None and spec.configure is not None:
         spec.configure(model_cfg, meta)
+
+
+def build_augment(modality: str, options: dict[str, Any] | None, input_shape: tuple[int, ...]) -> Any:
+    """The modality's training-time augmentation module for ``data.augment`` (None when it has none)."""
+    spec = MODALITIES.get(modality)
+    if spec is None or spec.augment is None:
+        if options:
+            raise ConfigError(f"data.augment: modality '{modality}' has no input augmentation")
+        return None
+    return spec.augment(options, tuple(input_shape))

@@ -30,7 +30,7 @@ from nebula.latent.gaussian import (
 )
 from nebula.latent.metric import PseudoLabelMetricLoss
 from nebula.losses import get_reconstruction
-from nebula.modalities import resolve_architecture
+from nebula.modalities import build_augment, resolve_architecture
 from nebula.nn import build_decoder, build_encoder
 
 
@@ -93,6 +93,7 @@ class NebulaCoder(nn.Module):
         m, lc = cfg.model, cfg.loss
         enc_name, dec_name, rec_name = resolve_architecture(modality, m.arch, m.decoder, lc.reconstruction)
         self.architecture = {"encoder": enc_name, "decoder": dec_name, "reconstruction": rec_name}
+        self.augment = build_augment(modality, cfg.data.augment, input_shape)
         self.encoder = build_encoder(enc_name, input_shape, m)
         head = GaussianHead if m.variational else DeterministicHead
         self.head = head(self.encoder.out_features, m.latent_dim)
@@ -148,9 +149,11 @@ class NebulaCoder(nn.Module):
         lc = self.cfg.loss
         x = batch["x"]
         target = batch.get("target", x)
+        if self.training and self.augment is not None:
+            x = self.augment(x)
         z, mu, log_sigma = self.encode(x)
         active = self.anchors is not None and bool(self.anchors_ready)
-        dist = self.anchors.distances(z) if active else None
+        dist = self.anchors.distances(z) if active and self.condition else None
         output = self.decode(z, target, dist)
         rec = self.reconstruction.loss(output, target)
         terms: dict[str, torch.Tensor] = {"rec": rec.mean()}
@@ -163,8 +166,8 @@ class NebulaCoder(nn.Module):
             total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
         assign = None
         if active:
-            zg = self.gather(z)
-            dist_g = self.anchors.distances(zg) if zg is not z else dist
+            zg = self.gather(mu if lc.anchor_input == "mu" else z)
+            dist_g = self.anchors.distances(zg)
             assign = dist_g.detach().argmin(1)
             anchor_terms = []
             if lc.anchor_loss in ("nearest", "both"):
