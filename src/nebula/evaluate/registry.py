@@ -32,5 +32,5 @@ def evaluators_for(modality: str) -> dict[str, Evaluator]:
 def _register_builtin() -> None:
     import importlib
 
-    for module in ("text", "geometry"):  # e.g. "geometry", "text"
+    for module in ("text", "contrastive", "geometry"):  # e.g. "geometry", "text"
         importlib.import_module(f"nebula.evaluate.{module}")
