@@ -14,7 +14,7 @@ from nebula.config import Config
 from nebula.data.tokenize import BOS_ID, WordVocabulary
 from nebula.evaluate import evaluate
 from nebula.evaluate.plots import renderer_for
-from nebula.evaluate.text import TextRenderer, anchor_samples, evaluate_text, render_lines, token_metrics
+from nebula.evaluate.text import TextRenderer, anchor_samples, render_lines, token_metrics
 from nebula.run import load, train
 
 SUBJECTS = {"q": ["what is the", "where is the", "who is the"], "s": ["the cat", "a dog", "my bird"]}
@@ -41,7 +41,7 @@ def tiny_config(data: Path, out: Path, variant: str = "tvae") -> Config:
     cfg.data.test_fraction = 0.25
     cfg.model.latent_dim, cfg.model.num_anchors, cfg.model.feature_dim = 4, 2, 16
     cfg.model.options.update(embedding_dim=16, rnn_hidden=24, decoder_hidden=24, word_dropout=0.2)
-    cfg.train.epochs, cfg.train.pretrain_epochs, cfg.train.batch_size, cfg.train.lr = 6, 2, 16, 1e-2
+    cfg.train.epochs, cfg.train.pretrain_epochs, cfg.train.batch_size, cfg.train.lr = 4, 1, 16, 1e-2
     cfg.train.quiet, cfg.train.device, cfg.train.checkpoint_every = True, "cpu", 100
     cfg.output = str(out)
     return cfg
@@ -77,7 +77,10 @@ def test_training_writes_run_folder_and_text_figures(trained) -> None:
 
 def test_text_evaluator_metrics_and_files(trained) -> None:
     run, _, _ = trained
-    metrics = evaluate_text(run, run.dataset)
+    # the generic evaluation runs the text evaluator for text runs
+    result = evaluate(Path(run.run_dir), run=run, dataset=run.dataset, kmeans_init=2)
+    assert result["probes"]["test_samples"] == 12
+    metrics = result["plugins"]["text"]
     assert 0 < metrics["text_nll_per_token"] < np.log(run.dataset.meta["vocab_size"]) + 1
     assert metrics["text_perplexity"] == pytest.approx(np.exp(metrics["text_nll_per_token"]))
     assert metrics["text_elbo_nll_per_token"] >= metrics["text_nll_per_token"] - 0.5
@@ -87,9 +90,7 @@ def test_text_evaluator_metrics_and_files(trained) -> None:
     assert samples.count("anchor ") == 2
     assert (folder / "text_interpolations.txt").read_text().count("from: ") == 4
     assert (folder / "figures" / "text_samples.png").stat().st_size > 1000
-    # the generic evaluation picks the text evaluator up for text runs
-    result = evaluate(folder, run=run, dataset=run.dataset)
-    assert "text" in result["plugins"] and result["probes"]["test_samples"] == 12
+    assert metrics["text_files"] == ["text_samples.txt", "text_interpolations.txt", "text_reconstructions.txt"]
 
 
 def test_token_metrics_count_a_perfect_model() -> None:
