@@ -116,6 +116,10 @@ def test_state_reuses_vocabulary_and_length(tmp_path: Path) -> None:
         load(tmp_path / "b.txt", options={"state": state, "max_length": 99})
     with pytest.raises(DataError, match="does not take option"):
         load(tmp_path / "b.txt", options={"colour": "red"})
+    with pytest.raises(DataError, match=r"'lines' does not take option\(s\) \['labels'\]"):
+        load(tmp_path / "b.txt", options={"labels": "fine"})
+    # reading through a run (state given), another text format's options (TREC labels) are ignored
+    assert len(load(tmp_path / "b.txt", options={"state": state, "labels": "coarse"})) == 2
 
 
 def test_subword_option(tmp_path: Path) -> None:

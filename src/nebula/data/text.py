@@ -130,6 +130,18 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
     return NebulaDataset(x=x, y=y, split=split, meta=meta)
 
 
+#: options of one text format that a run may carry to another (``Run.load_data`` passes the training options)
+FORMAT_OPTIONS = {"labels", "header", "delimiter", "label_column", "text_column"}
+
+
+def _other_format_options(other: dict[str, Any], state: dict[str, Any] | None, path: Path, fmt: str) -> None:
+    """Options of other text formats are ignored when reading through a run (``state`` given: e.g. TREC's
+    ``labels`` when embedding a plain sentence file); anything else is an error."""
+    unknown = sorted(k for k in other if not (state and k in FORMAT_OPTIONS))
+    if unknown:
+        raise DataError(f"{path}: format '{fmt}' does not take option(s) {unknown}")
+
+
 def _common(scope: dict[str, Any]) -> dict[str, Any]:
     """The tokenizer and split options shared by every text loader, picked from a loader's locals()."""
     return {k: scope[k] for k in ("state", "tokenizer", "max_vocab", "min_freq", "lower", "max_length",
@@ -166,10 +178,11 @@ def read_trec(path: Path, labels: str = "coarse", encoding: str = "latin-1") -> 
 @register_format("trec", "text", _is_trec, priority=6)
 def load_trec(path: Path, labels: str = "coarse", encoding: str = "latin-1", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
     """TREC question classification (Li & Roth 2002). A folder with ``TREC.train`` and ``TREC.test``
     gives the official split (5,452 / 500); a single file gets a seeded stratified split.
     ``labels``: coarse (6 classes) or fine (50 classes, named ``COARSE:fine``)."""
+    _other_format_options(other, state, path, "trec")
     files = [path / "TREC.train", path / "TREC.test"] if path.is_dir() else [path]
     texts, names, split = [], [], []
     for s, file in enumerate(files):
@@ -200,8 +213,9 @@ def _is_label_tab(path: Path) -> bool:
 @register_format("label-tab", "text", _is_label_tab, priority=4)
 def load_label_tab(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
     """``label<TAB>text`` per line, no header (the SMS Spam Collection layout); no official split."""
+    _other_format_options(other, state, path, "label-tab")
     texts, names = [], []
     for number, line in enumerate(read_text(path, encoding).split("\n"), 1):
         if not line.strip():
@@ -256,13 +270,14 @@ def load_delimited(path: Path, encoding: str = "utf-8", header: bool | str = "au
                    label_column: str | int | None = None, text_column: str | int | None = None,
                    tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
     """CSV (``.csv``, comma) or TSV (``.tsv``, tab) with a label and a text column.
 
     ``header``: auto (detected with :func:`detect_header`), true or false. Columns: by name or index;
     by default the first column named like a label (label, class, category, ...) and like a text
     (text, sentence, message, ...), else columns 0 (label) and 1 (text); a single column is unlabelled text.
     """
+    _other_format_options(other, state, path, "csv")
     sep = delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     rows = [r for r in csv.reader(io.StringIO(read_text(path, encoding)), delimiter=sep) if any(c.strip() for c in r)]
     if not rows:
@@ -301,8 +316,9 @@ def _is_lines(path: Path) -> bool:
 @register_format("lines", "text", _is_lines, priority=-1)
 def load_lines(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
     """One sentence per line, no labels (blank lines skipped); no official split."""
+    _other_format_options(other, state, path, "lines")
     texts = [ln.strip() for ln in read_text(path, encoding).split("\n") if ln.strip()]
     return text_dataset(texts, None, None, str(path), name=path.stem, encoding=encoding, **_common(locals()))
 
