@@ -378,7 +378,8 @@ def table_cells(rows: list[dict[str, Any]], keys: list[str], bold: Callable[[str
             digits = 1 if k in ("train_seconds",) else (2 if k in ("rec_test", "dead_anchors") else 3)
             text = f"{mean:.{digits}f} ± {std:.{digits}f}"
             best = _best(agg, k)
-            line.append(bold(text) if best is not None and np.isclose(mean, best, rtol=0, atol=10 ** -(digits + 1)) else text)
+            # ties at the shown precision are all bold
+            line.append(bold(text) if best is not None and f"{mean:.{digits}f}" == f"{best:.{digits}f}" else text)
         cells.append(line)
         kinds.append(kind)
     return header, cells, kinds
