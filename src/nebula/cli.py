@@ -57,6 +57,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (cuda if available), cpu, cuda, cuda:N")
+    p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value (0 = off; train.grad_clip)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast (for GPUs; train.precision)")
     p.add_argument("--config", help="YAML configuration file (sections data, model, loss, train)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. loss.beta=0.5 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -89,7 +91,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     for item in getattr(args, "data_option", []):
         set_options(cfg, [f"data.options.{item}"])
     direct = {"anchors": ("model", "num_anchors"), "latent_dim": ("model", "latent_dim"), "epochs": ("train", "epochs"),
-              "batch_size": ("train", "batch_size"), "lr": ("train", "lr"), "seed": ("train", "seed"), "device": ("train", "device")}
+              "batch_size": ("train", "batch_size"), "lr": ("train", "lr"), "seed": ("train", "seed"), "device": ("train", "device"),
+              "grad_clip": ("train", "grad_clip"), "precision": ("train", "precision")}
     for arg, (section, key) in direct.items():
         value = getattr(args, arg, None)
         if value is not None:

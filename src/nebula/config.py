@@ -67,7 +67,9 @@ class LossConfig:
 
     L = mean(L_rec + beta KL) + anchor_weight * L_anchor + metric_weight * L_metric.
     ``anchor_input`` is the latent the anchor and metric terms see: ``mu`` (the posterior mean, what
-    evaluation assigns) or ``z`` (the sample, as in the paper).
+    evaluation assigns) or ``z`` (the sample, as in the paper). ``view_consistency`` (with input
+    augmentation) encodes the clean input too and labels both views with the clean view's nearest
+    anchor, so the anchor and metric terms pull augmented latents to the clean latent's anchor.
     """
 
     reconstruction: str = "auto"
@@ -85,6 +87,7 @@ class LossConfig:
     hinge_margin: float = 1.0
     supervised: bool = False
     anchor_input: str = "mu"
+    view_consistency: bool = False
     reseed_dead: bool = True
     dead_after: int = 200
 
@@ -103,6 +106,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     grad_clip: float = 0.0
+    precision: str = "fp32"
     deterministic: bool = False
     checkpoint_every: int = 1
     quiet: bool = False
@@ -196,9 +200,11 @@ class Config:
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not a UTF-8 text file (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+            raise ConfigError(f"{path}: not valid YAML ({(str(exc).splitlines() or [''])[0]})") from None
         if data is not None and not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, found {type(data).__name__}")
         return cls.from_dict(data)
@@ -276,6 +282,9 @@ class Config:
             (t.anchor_init in ("kmeans", "random"), f"train.anchor_init must be kmeans or random, found {t.anchor_init!r}"),
             (t.lr_schedule in ("cosine", "constant"), f"train.lr_schedule must be cosine or constant, found {t.lr_schedule!r}"),
             (t.pretrain_epochs >= 0, f"train.pretrain_epochs must be >= 0, found {t.pretrain_epochs}"),
+            (t.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), found {t.grad_clip}"),
+            (t.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, found {t.precision!r}"),
+            (t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, found {t.checkpoint_every}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -16,6 +16,7 @@ Layout of a run folder::
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
 import time
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from tqdm.auto import tqdm
 
 from nebula.config import Config
@@ -34,7 +36,8 @@ from nebula.errors import ConfigError, NebulaError, did_you_mean
 from nebula.modalities import configure_model
 from nebula.models import MODELS
 from nebula.train import checkpoint as ckpt
-from nebula.train.trainer import Trainer, resolve_device
+from nebula.train import distributed
+from nebula.train.trainer import Trainer, TrainingInterrupted, resolve_device
 
 FINISHED = "complete"
 
@@ -69,10 +72,15 @@ class Run:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python, numpy and torch (all devices); ``deterministic`` also asks PyTorch for deterministic
+    kernels (cuDNN autotuning off, cuBLAS workspace fixed), so a seed and a config give identical results."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
@@ -124,21 +132,31 @@ def _environment(device: torch.device) -> dict[str, Any]:
             "platform": platform.platform(), "device": str(device), "threads": torch.get_num_threads()}
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
-    """Refuse to write over a finished run unless ``overwrite``; create the folder."""
+def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+    """Raise unless ``run_dir`` may be written: not a file, and (unless ``overwrite`` or ``resume``) neither a
+    finished run nor an unfinished one with checkpoints that ``--resume`` could continue."""
     info_path = run_dir / "run.json"
     if run_dir.exists() and not run_dir.is_dir():
-        raise NebulaError(f"{run_dir}: exists and is not a folder")
+        raise NebulaError(f"{run_dir}: exists and is not a folder (expected a run folder)")
     if info_path.exists() and not resume:
         try:
             status = json.loads(info_path.read_text()).get("status")
-        except (OSError, json.JSONDecodeError):
+        except (OSError, json.JSONDecodeError, AttributeError):
             status = None
         if status == FINISHED and not overwrite:
             raise NebulaError(f"{run_dir}: already holds a finished run (use --overwrite to replace it, or another -o)")
-    if overwrite and run_dir.exists() and not resume:
+    if not resume and not overwrite and ckpt.list_checkpoints(run_dir):
+        raise NebulaError(f"{run_dir}: holds an unfinished run with checkpoints (continue it with --resume {run_dir}, "
+                          "replace it with --overwrite, or use another -o)")
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
+    """Refuse to write over a finished run unless ``overwrite``; clear an old run's outputs; create the folder."""
+    check_run_dir(run_dir, overwrite, resume)
+    if run_dir.exists() and not resume:
         import shutil
 
+        # a new run never inherits checkpoints or metrics of an older one in the same folder
         for name in ("checkpoints", "figures"):
             shutil.rmtree(run_dir / name, ignore_errors=True)
         for name in ("metrics.csv", "embeddings.npz", "model.safetensors", "run.json", "eval.json"):
@@ -174,16 +192,29 @@ def train(config: Config | dict | str | Path | None = None, *, resume: bool = Fa
         cfg.output = str(run_dir)
     cfg.validate()
     if run_dir is not None:
-        prepare_run_dir(run_dir, overwrite, resume)
+        check_run_dir(run_dir, overwrite, resume)
+    ctx, device = distributed.setup(resolve_device(cfg.train.device))
+    try:
+        return _train(cfg, run_dir, ctx, device, resume, overwrite, dataset, figures)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, device: torch.device, resume: bool,
+           overwrite: bool, dataset: NebulaDataset | None, figures: bool | None) -> Run:
+    """The body of :func:`train` once the process group (if any) is set up; only rank 0 writes."""
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     t0 = time.perf_counter()
     ds = dataset if dataset is not None else load_dataset(cfg)
     if cfg.loss.supervised and ds.y is None:
         raise ConfigError(f"loss.supervised needs labels, but {cfg.data.source} has none")
-    device = resolve_device(cfg.train.device)
     model = build_model(cfg, ds)
-    if run_dir is not None and not resume:
-        cfg.to_yaml(run_dir / "config.yaml")
+    writes = run_dir is not None and ctx.is_main
+    # the folder is created only once data and model are known to be good: bad input leaves nothing behind
+    if writes:
+        prepare_run_dir(run_dir, overwrite, resume)
+        if not resume:
+            ckpt.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     info: dict[str, Any] = {
         "status": "running", "variant": cfg.variant, "modality": ds.modality,
         "dataset": {k: v for k, v in ds.meta.items() if k != "state" and _jsonable(v)},
@@ -192,17 +223,29 @@ def train(config: Config | dict | str | Path | None = None, *, resume: bool = Fa
         "parameters": sum(p.numel() for p in model.parameters()), "environment": _environment(device),
         "data_state": ds.meta.get("state") or {},
     }
-    if run_dir is not None:
+    if ctx.world_size > 1:
+        info["distributed"] = {"world_size": ctx.world_size, "backend": ctx.backend}
+    if writes:
         ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
-    trainer = Trainer(model, ds, cfg, run_dir)
+    distributed.barrier()
+    trainer = Trainer(model, ds, cfg, run_dir, dist_ctx=ctx, device=device)
     if resume:
         trainer.resume()
     t_train = time.perf_counter()
-    trainer.fit()
+    try:
+        trainer.fit()
+    except (NebulaError, KeyboardInterrupt) as exc:
+        if writes:  # the folder must not look complete; say why it stopped
+            info["status"] = "interrupted" if isinstance(exc, (TrainingInterrupted, KeyboardInterrupt)) else "failed"
+            info["error"] = str(exc) or type(exc).__name__
+            ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
+        raise
     info["train_seconds"] = time.perf_counter() - t_train
+    if not ctx.is_main:
+        return Run(config=cfg, model=model, run_dir=run_dir, dataset=ds, info=info)
     emb = compute_embeddings(model, ds, trainer.device)
     run = Run(config=cfg, model=model, run_dir=run_dir, dataset=ds, embeddings=emb, info=info)
-    if run_dir is not None:
+    if writes:
         ckpt.save_weights(model, run_dir / "model.safetensors", metadata={"variant": cfg.variant})
         save_embeddings(run_dir / "embeddings.npz", emb)
         if cfg.train.figures if figures is None else figures:
@@ -223,7 +266,13 @@ def load(run_dir: str | Path, device: str = "cpu") -> Run:
         if not (run_dir / name).exists():
             raise NebulaError(f"{run_dir}: not a finished nebula run (missing {name})")
     cfg = Config.from_yaml(run_dir / "config.yaml")
-    info = json.loads((run_dir / "run.json").read_text())
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise NebulaError(f"{run_dir / 'run.json'}: unreadable ({exc})") from None
+    if not isinstance(info, dict) or info.get("status") != FINISHED:
+        found = info.get("status") if isinstance(info, dict) else type(info).__name__
+        raise NebulaError(f"{run_dir}: not a finished nebula run (run.json status {found!r}, expected {FINISHED!r})")
     shell = NebulaDataset(x=torch.zeros(1, *info["input_shape"]), y=None, split=np.zeros(1, np.int8),
                           target=torch.zeros(1, *info["target_shape"]), meta={"modality": info["modality"]})
     if info.get("data_state"):

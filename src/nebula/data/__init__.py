@@ -8,6 +8,8 @@ registers its formats; nothing else changes.
 from __future__ import annotations
 
 import inspect
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +18,11 @@ from typing import Any
 import numpy as np
 
 from nebula.data.base import NebulaDataset, make_split
-from nebula.errors import DataError, did_you_mean
+from nebula.errors import DataError, NebulaError, did_you_mean
 
 Loader = Callable[..., NebulaDataset]
+#: what parsing truncated or corrupt bytes raises (numpy, struct, gzip/zlib, h5py, codecs); turned into DataError
+_READ_ERRORS = (ValueError, IndexError, KeyError, EOFError, OSError, OverflowError, struct.error, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def detect_format(path: Path, modality: str = "auto") -> Format:
         try:
             if fmt.match(path):
                 return fmt
-        except OSError:
+        except Exception:  # noqa: BLE001 - a sniffer that cannot read the file means "not this format"
             continue
     kind = "folder" if path.is_dir() else f"file with suffix '{path.suffix}'"
     known = ", ".join(sorted(FORMATS))
@@ -111,6 +115,12 @@ def load(
             if "unexpected keyword" in str(exc):
                 raise DataError(f"{path}: format '{fmt.name}' does not take option(s) {sorted(options)}") from None
             raise
+        except NebulaError:
+            raise
+        except _READ_ERRORS as exc:  # truncated or corrupt bytes that a loader did not anticipate
+            detail = (str(exc).splitlines() or [""])[0][:160]
+            raise DataError(f"{path}: cannot read as {fmt.name} data, the file looks truncated or corrupt "
+                            f"({type(exc).__name__}: {detail})") from exc
         ds.meta.setdefault("name", path.stem or path.name)
         ds.meta.setdefault("format", fmt.name)
         ds.meta.setdefault("modality", fmt.modality)

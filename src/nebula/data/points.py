@@ -148,8 +148,13 @@ def read_ply(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                     faces = _fan_triangulate([rec["idx"].astype(np.int64)]) if count else None
             else:
                 dtype = np.dtype([(p[-1], order + _PLY_TYPES[p[0]]) for p in props])
+                if len(raw) - offset < count * dtype.itemsize:  # truncated file
+                    raise DataError(f"{path}: PLY element '{name}' needs {count * dtype.itemsize} bytes, found "
+                                    f"{max(len(raw) - offset, 0)} (truncated file?)")
                 rec = np.frombuffer(raw, dtype=dtype, count=count, offset=offset)
                 if name == "vertex":
+                    if not {"x", "y", "z"} <= set(dtype.names):
+                        raise DataError(f"{path}: PLY vertex properties must include x y z, found {list(dtype.names)}")
                     vertices = np.stack([rec[a].astype(np.float32) for a in "xyz"], axis=1)
             offset += count * dtype.itemsize
     if vertices is None:

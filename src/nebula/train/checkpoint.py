@@ -1,10 +1,11 @@
 """Atomic files and training checkpoints.
 
-A checkpoint is a folder ``checkpoints/epoch-NNNN/`` with ``model.safetensors`` (weights and buffers)
-and ``state.pt`` (optimiser, scheduler, RNG states, epoch; loadable with ``weights_only=True``),
-written to a temporary folder, fsynced and renamed, so a crash never leaves a half-written checkpoint
-under its final name. The last ``keep`` checkpoints are kept; loading falls back to the previous good one
-when the newest is truncated or corrupt.
+A checkpoint is a folder ``checkpoints/ckpt-EEEE-SSSSSS/`` (E completed epochs, S steps into the next
+one; names sort in training order) with ``model.safetensors`` (weights and buffers), ``state.pt``
+(optimiser, scheduler, RNG and data-order state, partial epoch sums; loadable with ``weights_only=True``)
+and a ``COMPLETE`` marker, written to a temporary folder, fsynced and renamed, so a crash (even
+``kill -9``) never leaves a half-written checkpoint under its final name. The last ``keep`` checkpoints
+are kept; loading falls back to the previous good one when the newest is truncated or corrupt.
 """
 
 from __future__ import annotations
@@ -80,11 +81,22 @@ def load_weights(module: torch.nn.Module, path: Path) -> None:
         raise NebulaError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
 
 
-def save_checkpoint(run_dir: Path, epoch: int, model: torch.nn.Module, state: dict[str, Any], keep: int = 2) -> Path:
-    """Write ``checkpoints/epoch-{epoch:04d}`` atomically and prune to the newest ``keep``."""
+def checkpoint_name(epochs_done: int, step: int = 0) -> str:
+    """Folder name of the checkpoint taken after ``epochs_done`` epochs and ``step`` more steps."""
+    return f"ckpt-{epochs_done:04d}-{step:06d}"
+
+
+def save_checkpoint(run_dir: Path, epochs_done: int, model: torch.nn.Module, state: dict[str, Any], step: int = 0,
+                    keep: int = 2) -> Path:
+    """Write ``checkpoints/ckpt-EEEE-SSSSSS`` atomically and prune to the newest ``keep``.
+
+    Leftover temporary folders of a writer that was killed are removed first.
+    """
     root = Path(run_dir) / CHECKPOINT_DIR
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"epoch-{epoch:04d}"
+    for stale in root.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    final = root / checkpoint_name(epochs_done, step)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     try:
         save_weights(model, tmp / "model.safetensors")
@@ -92,7 +104,7 @@ def save_checkpoint(run_dir: Path, epoch: int, model: torch.nn.Module, state: di
         torch.save(state, buf)
         with open(buf, "rb") as f:
             os.fsync(f.fileno())
-        (tmp / "COMPLETE").write_text(str(epoch))
+        atomic_write_text(tmp / "COMPLETE", f"{epochs_done} {step}")
         _fsync_dir(tmp)
         if final.exists():
             shutil.rmtree(final)
@@ -111,7 +123,19 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     root = Path(run_dir) / CHECKPOINT_DIR
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("epoch-"))
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("ckpt-"))
+
+
+def _check_matches(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Raise unless ``tensors`` has exactly the model's keys and shapes (checked before anything is loaded)."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise NebulaError(f"weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, v in own.items():
+        if tuple(v.shape) != tuple(tensors[k].shape):
+            raise NebulaError(f"weight {k} has shape {tuple(tensors[k].shape)}, the model expects {tuple(v.shape)}")
 
 
 def load_latest_checkpoint(run_dir: Path, model: torch.nn.Module, warn=print) -> dict[str, Any] | None:
@@ -125,8 +149,13 @@ def load_latest_checkpoint(run_dir: Path, model: torch.nn.Module, warn=print) ->
                 raise NebulaError("incomplete (no COMPLETE marker)")
             tensors = load_file(str(ckpt / "model.safetensors"))
             state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or "epochs_done" not in state:
+                raise NebulaError("state.pt holds no training state")
+            _check_matches(model, tensors)
             model.load_state_dict(tensors)
+            state["path"] = str(ckpt)
             return state
         except Exception as exc:  # noqa: BLE001 - any failure means "try the previous checkpoint"
-            warn(f"checkpoint {ckpt} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); trying the previous one")
+            detail = (str(exc).splitlines() or [""])[0][:160]
+            warn(f"checkpoint {ckpt} is unreadable ({type(exc).__name__}: {detail}); falling back to the previous one")
     return None

@@ -8,8 +8,10 @@ and ``after_step()``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import random
 import signal
 import time
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from nebula.data.base import NebulaDataset
 from nebula.errors import NebulaError
 from nebula.models import StepInfo
 from nebula.train import checkpoint as ckpt
+from nebula.train import distributed
 
 
 class TrainingInterrupted(NebulaError):
@@ -61,38 +64,61 @@ class Trainer:
         model: the model (see module docstring for the contract).
         dataset: in-memory dataset; all tensors are moved to the device once.
         cfg: run configuration (``cfg.train`` is used here).
-        run_dir: where metrics and checkpoints go (None: nothing written).
+        run_dir: where metrics and checkpoints go (None: nothing written). Under torchrun every rank
+            passes the same folder (it reads checkpoints from it); only rank 0 writes.
         log: function for one-line messages (tqdm-safe).
+        dist_ctx: this process's place in a torchrun job (default: single process).
+        device: overrides ``cfg.train.device`` (torchrun puts rank r on ``cuda:LOCAL_RANK``).
+
+    Checkpoints hold the weights plus optimiser, scheduler, RNG (torch, numpy, python, the trainer's
+    generator; per rank under torchrun) and data-order state; the data order of epoch e is a permutation
+    seeded by (seed, e), so a run resumed from a checkpoint taken after s steps of epoch e replays
+    exactly the same batches, noise and updates as an uninterrupted run.
     """
 
     def __init__(self, model: torch.nn.Module, dataset: NebulaDataset, cfg: Config, run_dir: Path | None = None,
-                 log: Callable[[str], None] | None = None, rank: int = 0, world_size: int = 1) -> None:
+                 log: Callable[[str], None] | None = None, dist_ctx: distributed.DistContext | None = None,
+                 device: torch.device | None = None) -> None:
         self.cfg, self.tc = cfg, cfg.train
-        self.device = resolve_device(self.tc.device)
+        self.dist = dist_ctx or distributed.SINGLE
+        self.rank, self.world_size = self.dist.rank, self.dist.world_size
+        self.device = device if device is not None else resolve_device(self.tc.device)
         self.model = model.to(self.device)
         self.dataset = dataset
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.rank, self.world_size = rank, world_size
-        self.log = log or (lambda msg: tqdm.write(msg) if not self.tc.quiet else None)
+        quiet = self.tc.quiet or not self.dist.is_main
+        self.log = log or (lambda msg: tqdm.write(msg) if not quiet else None)
+        self.source = str(dataset.meta.get("source", dataset.meta.get("name", "dataset")))
         self.x = dataset.x.to(self.device)
         self.target = dataset.target.to(self.device) if dataset.target is not None else None
         self.y = torch.tensor(np.asarray(dataset.y), device=self.device) if dataset.y is not None else None
         self.train_index = torch.from_numpy(np.flatnonzero(dataset.split == 0)).to(self.device)
         if len(self.train_index) == 0:
-            raise NebulaError(f"{dataset.meta.get('source', 'dataset')}: the train split is empty")
+            raise NebulaError(f"{self.source}: the train split is empty (expected at least 2 training samples)")
         self.generator = torch.Generator().manual_seed(self.tc.seed)
         groups = model.param_groups(self.tc.lr, self.tc.weight_decay) if hasattr(model, "param_groups") else [
             {"params": list(model.parameters()), "lr": self.tc.lr, "weight_decay": self.tc.weight_decay}]
         decoupled = self.tc.weight_decay > 0 or any(g.get("weight_decay", 0) > 0 for g in groups)  # AdamW when any group decays
         self.optimizer = torch.optim.AdamW(groups) if decoupled else torch.optim.Adam(groups)
-        self.steps_per_epoch = max(1, self._num_batches())
+        self._check_batches()
+        self.steps_per_epoch = len(self.epoch_batches(0))
         total = self.tc.epochs * self.steps_per_epoch
         if self.tc.lr_schedule == "cosine":
             lam = lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, total) / total)) * 0.95 + 0.05  # noqa: E731
         else:
             lam = lambda s: 1.0  # noqa: E731
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lam)
+        precision = getattr(self.tc, "precision", "fp32")
+        if precision not in ("fp32", "bf16"):
+            raise NebulaError(f"train.precision must be fp32 or bf16, found {precision!r}")
+        self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
+        # the module whose forward runs the step: the model, or its DistributedDataParallel wrapper
+        self.forward_model = distributed.wrap_model(self.model, self.dist, self.device)
+        if self.world_size > 1:
+            torch.manual_seed(self.tc.seed + 7919 * (self.rank + 1))  # independent noise per rank
         self.start_epoch = 0
+        self._resume_step = 0
+        self._resume_partial: dict[str, Any] | None = None
         self.history = History()
         self._stop_signal: int | None = None
 
@@ -100,18 +126,30 @@ class Trainer:
     def _global_batch(self) -> int:
         return self.tc.batch_size
 
-    def _num_batches(self) -> int:
-        n, b = len(self.train_index), self._global_batch()
-        full, rest = divmod(n, b)
-        return full + (1 if rest >= 2 else 0)  # batch norm needs >= 2 samples
+    def _check_batches(self) -> None:
+        """Clear errors for batches that cannot train (fewer samples than processes; one sample with batch norm)."""
+        sizes = [len(b) // self.world_size for b in self.epoch_batches(0)]
+        smallest = min(sizes)
+        if smallest == 0:
+            raise NebulaError(f"{self.source}: {len(self.train_index)} training samples cannot be shared by "
+                              f"{self.world_size} processes (expected at least {2 * self.world_size})")
+        has_bn = any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in self.model.modules())
+        if smallest < 2 and has_bn:
+            raise NebulaError(f"{self.source}: training batches of {smallest} sample per process, but batch norm needs "
+                              f">= 2 (train split {len(self.train_index)} samples, train.batch_size {self.tc.batch_size}); "
+                              "use a larger batch, more data, or model.batch_norm=false")
 
     def epoch_batches(self, epoch: int) -> list[torch.Tensor]:
-        """Index batches of one epoch: a permutation seeded by (seed, epoch), so resuming is exact."""
+        """Global index batches of one epoch: a permutation seeded by (seed, epoch), so resuming is exact.
+
+        Batches smaller than 2 samples per process are dropped (batch norm needs >= 2) unless nothing
+        else is left. Under torchrun every rank computes the same list and trains on its shard of each.
+        """
         g = torch.Generator().manual_seed(self.tc.seed * 100003 + epoch)
         perm = self.train_index[torch.randperm(len(self.train_index), generator=g).to(self.device)]
         b = self._global_batch()
         batches = [perm[i : i + b] for i in range(0, len(perm), b)]
-        return [bt for bt in batches if len(bt) >= 2] or batches
+        return [bt for bt in batches if len(bt) >= 2 * self.world_size] or batches
 
     def make_batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = {"x": self.x[index], "index": index}
@@ -133,32 +171,100 @@ class Trainer:
         return torch.cat(out).float()
 
     # ------------------------------------------------------------------ checkpoints
-    def state(self, epoch: int) -> dict[str, Any]:
+    def _rng_state(self) -> dict[str, Any]:
+        np_state = np.random.get_state()
+        py_state = random.getstate()
+        torch_rng = torch.get_rng_state()
+        state: dict[str, Any] = {
+            "torch_rng": torch_rng,
+            "generator": self.generator.get_state(),
+            "numpy_rng": {"keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)), "pos": int(np_state[2]),
+                          "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+            "python_rng": {"version": int(py_state[0]), "state": torch.tensor(py_state[1], dtype=torch.int64),
+                           "gauss_next": py_state[2]},
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if self.world_size > 1:  # every rank draws its own noise: keep all of them (collective)
+            state["torch_rng_ranks"] = distributed.all_gather_tensor(torch_rng, self.device)
+            if "cuda_rng" in state:
+                state["cuda_rng_ranks"] = distributed.all_gather_tensor(state["cuda_rng"], self.device)
+        return state
+
+    def _set_rng_state(self, state: dict[str, Any]) -> None:
+        if self.world_size > 1 and state.get("world_size") == self.world_size and "torch_rng_ranks" in state:
+            torch.set_rng_state(state["torch_rng_ranks"][self.rank].clone())
+            if "cuda_rng_ranks" in state and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng_ranks"][self.rank].clone(), self.device)
+        else:
+            if self.world_size > 1 or state.get("world_size", 1) != self.world_size:
+                self.log(f"resuming a {state.get('world_size', 1)}-process checkpoint with {self.world_size} process(es): "
+                         "random streams restart from the seed")
+                torch.manual_seed(self.tc.seed + 7919 * (self.rank + 1) + 104729 * int(state["epochs_done"]))
+            else:
+                torch.set_rng_state(state["torch_rng"])
+                if "cuda_rng" in state and self.device.type == "cuda":
+                    torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.generator.set_state(state["generator"])
+        npr = state["numpy_rng"]
+        np.random.set_state(("MT19937", npr["keys"].numpy().astype(np.uint32), npr["pos"], npr["has_gauss"],
+                             npr["cached_gaussian"]))
+        pyr = state["python_rng"]
+        random.setstate((pyr["version"], tuple(int(v) for v in pyr["state"].tolist()), pyr["gauss_next"]))
+
+    def state(self, epochs_done: int, step: int = 0, partial: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Everything besides the weights that an exact resume needs (a collective under torchrun).
+
+        ``epochs_done`` completed epochs plus ``step`` steps of the next one; ``partial`` holds that
+        epoch's running loss sums (tensors), step count, re-seed count and seconds so far.
+        """
         return {
-            "epoch": epoch,
+            "epochs_done": epochs_done,
+            "step": step,
+            "steps_per_epoch": self.steps_per_epoch,
+            "train_samples": len(self.train_index),
+            "world_size": self.world_size,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "generator": self.generator.get_state(),
-            "numpy_rng": torch.from_numpy(np.frombuffer(np.random.get_state()[1].tobytes(), dtype=np.uint8).copy()),
+            **self._rng_state(),
             "history": [dict(r) for r in self.history.rows],
+            "messages": list(self.history.messages),
+            "partial": partial or {},
         }
 
     def resume(self) -> bool:
-        """Restore the newest good checkpoint of ``run_dir``; returns whether one was found."""
+        """Restore the newest good checkpoint of ``run_dir``; returns whether one was found.
+
+        A truncated or corrupt newest checkpoint is reported and the previous one is used. With no
+        readable checkpoint, training starts from the beginning (and says so).
+        """
         if self.run_dir is None:
             return False
         state = ckpt.load_latest_checkpoint(self.run_dir, self.model, warn=self.log)
+        where = torch.tensor([-1, -1] if state is None else [state["epochs_done"], state["step"]], device=self.device)
+        if self.world_size > 1 and not torch.equal(distributed.all_reduce_max(where), -distributed.all_reduce_max(-where)):
+            raise NebulaError(f"{self.run_dir}: the ranks found different checkpoints; under multi-node torchrun the "
+                              "run folder must be on a file system every node sees")
         if state is None:
+            self.log(f"{self.run_dir}: no readable checkpoint; training starts from the beginning")
+            self.history.rows = []
+            self._rewrite_metrics()
             return False
+        if state["train_samples"] != len(self.train_index) or state["steps_per_epoch"] != self.steps_per_epoch:
+            raise NebulaError(f"{state['path']}: checkpoint was taken with {state['train_samples']} training samples and "
+                              f"{state['steps_per_epoch']} steps per epoch, this run has {len(self.train_index)} and "
+                              f"{self.steps_per_epoch} (expected the same data and batch size to resume)")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        self.generator.set_state(state["generator"])
+        self._set_rng_state(state)
         self.history.rows = [dict(r) for r in state["history"]]
-        self.start_epoch = int(state["epoch"]) + 1
+        self.history.messages = list(state.get("messages", []))
+        self.start_epoch = int(state["epochs_done"])
+        self._resume_step = int(state["step"])
+        self._resume_partial = state["partial"] if self._resume_step else None
         self._rewrite_metrics()
-        self.log(f"resumed from epoch {state['epoch'] + 1} of {self.tc.epochs}")
+        at = f"epoch {self.start_epoch + 1}, step {self._resume_step + 1}" if self._resume_step else f"epoch {self.start_epoch + 1}"
+        self.log(f"resumed from {Path(state['path']).name}: continuing at {at} of {self.tc.epochs}")
         return True
 
     def _rewrite_metrics(self) -> None:
@@ -179,6 +285,8 @@ class Trainer:
         previous = {}
 
         def handler(signum, frame):  # noqa: ARG001
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C stops at once
             self._stop_signal = signum
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -190,7 +298,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> History:
-        """Train from ``start_epoch`` to ``cfg.train.epochs``; returns the per-epoch history."""
+        """Train from the start (or resume point) to ``cfg.train.epochs``; returns the per-epoch history.
+
+        Raises:
+            TrainingInterrupted: after SIGINT/SIGTERM, once the current step is done and a checkpoint
+                is written.
+            NonFiniteLoss: a loss term or gradient became NaN/inf (nothing is written for that step).
+        """
         previous = self._install_signals()
         try:
             self._fit()
@@ -199,71 +313,130 @@ class Trainer:
                 signal.signal(sig, h)
         return self.history
 
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
     def _fit(self) -> None:
-        model, tc = self.model, self.tc
-        model.train()
-        bar = tqdm(total=tc.epochs * self.steps_per_epoch, initial=self.start_epoch * self.steps_per_epoch,
+        tc = self.tc
+        self.forward_model.train()
+        done_steps = self.start_epoch * self.steps_per_epoch + self._resume_step
+        bar = tqdm(total=tc.epochs * self.steps_per_epoch, initial=done_steps,
                    disable=tc.quiet or self.rank != 0, desc="train", unit="step", dynamic_ncols=True, leave=False)
-        for epoch in range(self.start_epoch, tc.epochs):
-            t0 = time.perf_counter()
-            if hasattr(model, "on_epoch_start"):
-                msg = model.on_epoch_start(epoch, lambda: self.embed(self.train_index), self.generator)
-                if msg:
-                    self.log(msg)
-                    self.history.messages.append(msg)
-            sums: dict[str, torch.Tensor] = {}
-            count = 0
-            reseeded = 0
-            for step, index in enumerate(self.epoch_batches(epoch)):
-                info = StepInfo(epoch=epoch, step=step, steps_per_epoch=self.steps_per_epoch)
-                out = model(self.make_batch(index), info)
-                self._check_finite(out, epoch, step)
-                self.optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                if tc.grad_clip > 0:
-                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                    if not torch.isfinite(norm):
-                        raise NonFiniteLoss(f"gradient norm is {norm.item()} at epoch {epoch + 1}, step {step + 1}; "
-                                            "stopped, the last good checkpoint is kept")
-                self.optimizer.step()
-                self.scheduler.step()
-                if hasattr(model, "after_step"):
-                    reseeded += model.after_step()
-                for k, v in out.terms.items():
-                    sums[k] = sums.get(k, 0.0) + v.detach()
-                sums["loss"] = sums.get("loss", 0.0) + out.loss.detach()
-                count += 1
-                bar.update(1)
-                if step % 5 == 0:
-                    bar.set_postfix({k: f"{float(v) / count:.3g}" for k, v in sums.items()}, refresh=False)
-                if self._stop_signal is not None:
-                    break
-            row = {"epoch": epoch + 1, **{k: float(v) / max(count, 1) for k, v in sums.items()},
-                   "lr": self.optimizer.param_groups[0]["lr"], "reseeded": reseeded,
-                   "seconds": time.perf_counter() - t0}
-            if self._stop_signal is not None and count < self.steps_per_epoch:
-                # an unfinished epoch is not recorded: resuming replays it from its start
-                self._save_checkpoint(epoch - 1) if epoch > self.start_epoch else None
-                bar.close()
-                raise TrainingInterrupted(
-                    f"interrupted by signal {self._stop_signal} during epoch {epoch + 1}; "
-                    f"resume with --resume {self.run_dir}" if self.run_dir else "interrupted")
-            self.history.rows.append(row)
-            self._append_metrics(row)
-            if self.run_dir is not None and ((epoch + 1) % max(tc.checkpoint_every, 1) == 0 or epoch + 1 == tc.epochs):
-                self._save_checkpoint(epoch)
-            if self._stop_signal is not None:
-                bar.close()
-                raise TrainingInterrupted(f"interrupted by signal {self._stop_signal} after epoch {epoch + 1}; "
-                                          f"resume with --resume {self.run_dir}")
-        bar.close()
+        try:
+            for epoch in range(self.start_epoch, tc.epochs):
+                self._train_epoch(epoch, bar)
+        finally:
+            bar.close()
 
-    def _save_checkpoint(self, epoch: int) -> None:
-        if self.run_dir is not None and self.rank == 0 and epoch >= 0:
-            ckpt.save_checkpoint(self.run_dir, epoch, self._unwrapped(), self.state(epoch))
+    def _train_epoch(self, epoch: int, bar: Any) -> None:
+        model, tc = self.model, self.tc
+        skip, partial = 0, None
+        if epoch == self.start_epoch and self._resume_step:
+            skip, partial = self._resume_step, self._resume_partial
+            self._resume_step, self._resume_partial = 0, None
+        t0 = time.perf_counter() - (float(partial["seconds"]) if partial else 0.0)
+        if skip == 0 and hasattr(model, "on_epoch_start"):
+            msg = model.on_epoch_start(epoch, lambda: self.embed(self.train_index), self.generator)
+            if msg:
+                self.log(msg)
+                self.history.messages.append(msg)
+                distributed.broadcast_module(model)  # rank 0's placement wins (identical in exact arithmetic)
+        sums: dict[str, torch.Tensor] = {k: v.to(self.device) for k, v in partial["sums"].items()} if partial else {}
+        reseeded = int(partial["reseeded"]) if partial else 0
+        batches = self.epoch_batches(epoch)
+        stop = False
+        step = skip - 1
+        for step in range(skip, len(batches)):
+            index = distributed.shard_batch(batches[step], self.rank, self.world_size)
+            info = StepInfo(epoch=epoch, step=step, steps_per_epoch=self.steps_per_epoch)
+            with self._autocast():
+                out = self.forward_model(self.make_batch(index), info)
+            stop = self._check_step(out, epoch, step)
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self._check_gradients(epoch, step)
+            self.optimizer.step()
+            self.scheduler.step()
+            if hasattr(model, "after_step"):
+                reseeded += model.after_step()
+            for k, v in out.terms.items():
+                sums[k] = sums.get(k, 0.0) + v.detach().float()
+            sums["loss"] = sums.get("loss", 0.0) + out.loss.detach().float()
+            bar.update(1)
+            if step % 5 == 0:
+                bar.set_postfix({k: f"{float(v) / (step + 1):.3g}" for k, v in sums.items()}, refresh=False)
+            if stop:
+                break
+        count = step + 1
+        if self.world_size > 1 and sums:  # per-epoch means over ranks (equal shard sizes)
+            keys = list(sums)
+            reduced = distributed.all_reduce_mean(torch.stack([sums[k] for k in keys]))
+            sums = dict(zip(keys, reduced))
+        if stop and count < len(batches):
+            # mid-epoch: the checkpoint holds the running sums, resuming continues at the next step
+            part = {"sums": {k: v.detach().cpu() for k, v in sums.items()}, "count": count, "reseeded": reseeded,
+                    "seconds": time.perf_counter() - t0}
+            self._save_checkpoint(epoch, count, part)
+            raise TrainingInterrupted(self._interrupt_message(f"during epoch {epoch + 1} (after step {count} of {len(batches)})"))
+        row = {"epoch": epoch + 1, **{k: float(v) / max(count, 1) for k, v in sums.items()},
+               "lr": self.optimizer.param_groups[0]["lr"], "reseeded": reseeded,
+               "seconds": time.perf_counter() - t0}
+        self.history.rows.append(row)
+        self._append_metrics(row)
+        if self.run_dir is not None and ((epoch + 1) % max(tc.checkpoint_every, 1) == 0 or epoch + 1 == tc.epochs or stop):
+            self._save_checkpoint(epoch + 1)
+        if stop:
+            raise TrainingInterrupted(self._interrupt_message(f"after epoch {epoch + 1}"))
 
-    def _unwrapped(self) -> torch.nn.Module:
-        return getattr(self.model, "module", self.model)
+    def _interrupt_message(self, when: str) -> str:
+        name = signal.Signals(self._stop_signal).name if self._stop_signal else "a signal on another rank"
+        if self.run_dir is None:
+            return f"interrupted by {name} {when}"
+        return f"interrupted by {name} {when}; checkpoint written, continue with: nebula train --resume {self.run_dir}"
+
+    def _check_step(self, out: Any, epoch: int, step: int) -> bool:
+        """Raise :class:`NonFiniteLoss` when the loss is NaN/inf on any rank; return whether any rank got a stop signal."""
+        finite = bool(torch.isfinite(out.loss))
+        flags = torch.tensor([0.0 if finite else 1.0, 1.0 if self._stop_signal is not None else 0.0], device=self.device)
+        if self.world_size > 1:
+            flags = distributed.all_reduce_max(flags)
+        if flags[0] > 0:
+            bad = [k for k, v in out.terms.items() if not torch.isfinite(v).all()]
+            names = ", ".join(bad) if bad else ("total" if not finite else "on another rank")
+            raise NonFiniteLoss(f"loss term(s) {names} became non-finite at epoch {epoch + 1}, step {step + 1}; stopped, "
+                                f"{self._kept()} (try a lower --lr or --grad-clip)")
+        return bool(flags[1] > 0)
+
+    def _check_gradients(self, epoch: int, step: int) -> None:
+        """Clip the gradient norm to ``train.grad_clip`` (when > 0); raise :class:`NonFiniteLoss` on NaN/inf gradients."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if not params:
+            return
+        if self.tc.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.tc.grad_clip)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        if torch.isfinite(norm):
+            return
+        bad = [n for n, p in self.model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise NonFiniteLoss(f"gradient of {shown} became non-finite at epoch {epoch + 1}, step {step + 1}; stopped, "
+                            f"{self._kept()} (try a lower --lr or --grad-clip)")
+
+    def _kept(self) -> str:
+        if self.run_dir is None:
+            return "nothing was saved"
+        last = ckpt.list_checkpoints(self.run_dir)
+        return f"the last good checkpoint {last[-1].name} is kept" if last else "no checkpoint had been written yet"
+
+    def _save_checkpoint(self, epochs_done: int, step: int = 0, partial: dict[str, Any] | None = None) -> None:
+        if self.run_dir is None:
+            return
+        state = self.state(epochs_done, step, partial)  # collective under torchrun
+        if self.rank == 0:
+            ckpt.save_checkpoint(self.run_dir, epochs_done, self.model, state, step=step)
 
     def _append_metrics(self, row: dict[str, float]) -> None:
         if self.run_dir is None or self.rank != 0:
@@ -280,14 +453,6 @@ class Trainer:
                 f.write(",".join(_fmt(row[k]) for k in header) + "\n")
         else:
             ckpt.atomic_write_text(path, ",".join(header) + "\n" + ",".join(_fmt(row[k]) for k in header) + "\n")
-
-    def _check_finite(self, out: Any, epoch: int, step: int) -> None:
-        if torch.isfinite(out.loss):
-            return
-        bad = [k for k, v in out.terms.items() if not torch.isfinite(v)]
-        names = ", ".join(bad) if bad else "total"
-        raise NonFiniteLoss(f"loss term(s) {names} became non-finite at epoch {epoch + 1}, step {step + 1}; "
-                            "stopped, the last good checkpoint is kept (try a lower --lr or train.grad_clip)")
 
 
 def _fmt(v: Any) -> str:
