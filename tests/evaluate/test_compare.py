@@ -86,7 +86,9 @@ def test_compare_end_to_end(tmp_path, tiny_npz, capsys):
 def test_compare_results_do_not_depend_on_worker_processes(tmp_path, tiny_npz):
     args = ["compare", "--data", str(tiny_npz), "--variants", "ae,tvae", "--seeds", "0,1", *TINY]
     assert main([*args, "-o", str(tmp_path / "one"), "--jobs", "1"]) == 0
-    assert main([*args, "-o", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    assert main([*args, "-o", str(tmp_path / "two"), "--jobs", "2", "--tsne"]) == 0
+    assert (tmp_path / "two" / "figures" / "scatter_tsne_tvae_label.png").exists()
+    check_self_contained_html(tmp_path / "two" / "report.html")
     keys = ("variant", "seed", "anchor_acc", "kmeans_acc", "rec_test", "knn10", "linear_probe")
     one = [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / "one" / "results.csv"))]
     two = [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / "two" / "results.csv"))]
