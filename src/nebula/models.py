@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nebula.config import Config
-from nebula.latent.anchors import NebulaAnchors, nearest_anchor_loss, nebula_gravitation_loss
+from nebula.latent.anchors import NebulaAnchors, nebula_gravitation_loss
 from nebula.latent.gaussian import (
     DeterministicHead,
     GaussianHead,
@@ -28,7 +28,7 @@ from nebula.latent.gaussian import (
     kl_standard_normal,
     warmup_weight,
 )
-from nebula.latent.metric import PseudoLabelMetricLoss
+from nebula.latent.metric import PseudoLabelMetricLoss, anchor_pull_loss
 from nebula.losses import get_reconstruction
 from nebula.modalities import build_augment, resolve_architecture
 from nebula.nn import build_decoder, build_encoder
@@ -149,6 +149,7 @@ class NebulaCoder(nn.Module):
         lc = self.cfg.loss
         x = batch["x"]
         target = batch.get("target", x)
+        clean = x
         if self.training and self.augment is not None:
             x = self.augment(x)
         z, mu, log_sigma = self.encode(x)
@@ -166,23 +167,33 @@ class NebulaCoder(nn.Module):
             total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
         assign = None
         if active:
-            zg = self.gather(mu if lc.anchor_input == "mu" else z)
+            latent = mu if lc.anchor_input == "mu" else z
+            if lc.view_consistency and clean is not x:
+                # the clean view's nearest anchor labels both views: augmented latents are pulled to it
+                mu_clean = self.encode(clean)[1]
+                own = self.anchors.distances(mu_clean).detach().argmin(1)
+                latent, own = torch.cat([mu_clean, latent]), torch.cat([own, own])
+            else:
+                own = None
+            zg = self.gather(latent)
             dist_g = self.anchors.distances(zg)
-            assign = dist_g.detach().argmin(1)
+            if lc.supervised:
+                if "y" not in batch:
+                    raise ValueError("loss.supervised needs labelled data")
+                labels = self.gather(batch["y"] if own is None else torch.cat([batch["y"], batch["y"]]))
+            else:
+                labels = dist_g.detach().argmin(1) if own is None else self.gather(own)
+            assign = labels
             anchor_terms = []
             if lc.anchor_loss in ("nearest", "both"):
-                terms["near"] = nearest_anchor_loss(dist_g)
+                # mean_i D_{i, c_i}: equal to mean_i min_k D_ik when c are the nearest-anchor labels
+                terms["near"] = anchor_pull_loss(dist_g, dist_g.detach().argmin(1) if lc.supervised else labels)
                 anchor_terms.append(terms["near"])
             if lc.anchor_loss in ("nebula", "both"):
-                terms["neb"] = nebula_gravitation_loss(dist_g, assign, self.anchors.anchors, lc.repulsion_distance)
+                terms["neb"] = nebula_gravitation_loss(dist_g, dist_g.detach().argmin(1), self.anchors.anchors, lc.repulsion_distance)
                 anchor_terms.append(terms["neb"] * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0))
             total = total + lc.anchor_weight * sum(anchor_terms)
             if self.metric is not None:
-                labels = assign
-                if lc.supervised:
-                    if "y" not in batch:
-                        raise ValueError("loss.supervised needs labelled data")
-                    labels = self.gather(batch["y"])
                 terms["metric"] = self.metric(zg, labels, dist_g)
                 total = total + lc.metric_weight * terms["metric"]
             self._last = (zg.detach(), dist_g.detach())
