@@ -88,6 +88,8 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         quiet = self.tc.quiet or not self.dist.is_main
         self.log = log or (lambda msg: tqdm.write(msg) if not quiet else None)
+        # resume and checkpoint-fallback notices are shown even with train.quiet (rank 0 only)
+        self.notify = log or (lambda msg: tqdm.write(msg) if self.dist.is_main else None)
         self.source = str(dataset.meta.get("source", dataset.meta.get("name", "dataset")))
         self.x = dataset.x.to(self.device)
         self.target = dataset.target.to(self.device) if dataset.target is not None else None
@@ -198,7 +200,7 @@ class Trainer:
                 torch.cuda.set_rng_state(state["cuda_rng_ranks"][self.rank].clone(), self.device)
         else:
             if self.world_size > 1 or state.get("world_size", 1) != self.world_size:
-                self.log(f"resuming a {state.get('world_size', 1)}-process checkpoint with {self.world_size} process(es): "
+                self.notify(f"resuming a {state.get('world_size', 1)}-process checkpoint with {self.world_size} process(es): "
                          "random streams restart from the seed")
                 torch.manual_seed(self.tc.seed + 7919 * (self.rank + 1) + 104729 * int(state["epochs_done"]))
             else:
@@ -240,13 +242,13 @@ class Trainer:
         """
         if self.run_dir is None:
             return False
-        state = ckpt.load_latest_checkpoint(self.run_dir, self.model, warn=self.log)
+        state = ckpt.load_latest_checkpoint(self.run_dir, self.model, warn=self.notify)
         where = torch.tensor([-1, -1] if state is None else [state["epochs_done"], state["step"]], device=self.device)
         if self.world_size > 1 and not torch.equal(distributed.all_reduce_max(where), -distributed.all_reduce_max(-where)):
             raise NebulaError(f"{self.run_dir}: the ranks found different checkpoints; under multi-node torchrun the "
                               "run folder must be on a file system every node sees")
         if state is None:
-            self.log(f"{self.run_dir}: no readable checkpoint; training starts from the beginning")
+            self.notify(f"{self.run_dir}: no readable checkpoint; training starts from the beginning")
             self.history.rows = []
             self._rewrite_metrics()
             return False
@@ -264,7 +266,7 @@ class Trainer:
         self._resume_partial = state["partial"] if self._resume_step else None
         self._rewrite_metrics()
         at = f"epoch {self.start_epoch + 1}, step {self._resume_step + 1}" if self._resume_step else f"epoch {self.start_epoch + 1}"
-        self.log(f"resumed from {Path(state['path']).name}: continuing at {at} of {self.tc.epochs}")
+        self.notify(f"resumed from {Path(state['path']).name}: continuing at {at} of {self.tc.epochs}")
         return True
 
     def _rewrite_metrics(self) -> None:
