@@ -56,6 +56,74 @@ def ratio_triplet_loss(d2: torch.Tensor, labels: torch.Tensor, margin: float = 1
     return (a * b).sum() / count
 
 
+#: elements of one (rows x N) block of the fused ratio loss (1 MB of float32: stays in cache)
+BLOCK_ELEMENTS = 1 << 18
+
+
+class _InverseNegativeSum(torch.autograd.Function):
+    """b_i = sum_k Q_ik / (D2_ik + nu) for z: (N, d) sorted by class, from z directly.
+
+    ``bounds`` (C + 1,) are the class boundaries of the sorted samples, so Q is 0 exactly on the C
+    diagonal blocks. Forward: one matmul -2 z z^T, the diagonal blocks set to +inf (1 / inf = 0), then
+    per cache-sized row block in place: + ||z_k||^2 + nu, + ||z_i||^2, clamp at nu (D2 >= 0),
+    reciprocal -> W, b = W 1, and W squared in place: S = W * W (N, N) is the only N^2 tensor kept.
+    Backward: dL/dD2_ik = -g_i S_ik for g = dL/db, so
+    dL/dz = -2 [(g * S 1 + S^T g) * z - g * (S z) - S^T (g * z)] (z centred; the shift cancels).
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, bounds: list[int], nu: float) -> torch.Tensor:  # noqa: D102
+        zc = z - z.mean(0)
+        sq = zc.pow(2).sum(1)
+        n = len(zc)
+        w = torch.mm(zc * -2.0, zc.T)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            w[lo:hi, lo:hi] = float("inf")
+        b = torch.empty(n, dtype=z.dtype, device=z.device)
+        row = (sq + nu).unsqueeze(0)
+        step = max(1, BLOCK_ELEMENTS // max(n, 1))
+        for s in range(0, n, step):
+            wb = w[s : s + step]
+            wb.add_(row).add_(sq[s : s + step].unsqueeze(1)).clamp_min_(nu).reciprocal_()
+            torch.sum(wb, 1, out=b[s : s + step])
+            wb.square_()
+        ctx.save_for_backward(zc, w)
+        return b
+
+    @staticmethod
+    def backward(ctx, grad_b: torch.Tensor):  # noqa: D102
+        zc, sq = ctx.saved_tensors
+        g = grad_b.unsqueeze(1)
+        grad = (grad_b * sq.sum(1) + sq.T @ grad_b).unsqueeze(1) * zc - g * (sq @ zc) - sq.T @ (g * zc)
+        return -2.0 * grad, None, None
+
+
+def ratio_triplet_loss_from_latents(z: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Order 3 straight from z: (N, d), equal to ``ratio_triplet_loss(pairwise_sq_distances(z), labels, margin)``.
+
+    a_i = sum_j P_ij D2_ij needs no N x N matrix: for class c with n_c members, mean mu_c and scatter
+    V_c = sum_{j in c} ||z_j - mu_c||^2, a_i = n_c ||z_i - mu_c||^2 + V_c (parallel-axis theorem, j = i adds 0).
+    b_i = sum_k Q_ik / (D2_ik + nu) comes from :class:`_InverseNegativeSum` (one N x N float buffer) on the
+    samples sorted by class, and the number of valid triplets is sum_i (n_{c_i} - 1) (N - n_{c_i}).
+    O(N^2 d) time, N^2 + O(N d) memory.
+    """
+    n = len(z)
+    _, inverse, counts = torch.unique(labels.view(-1), return_inverse=True, return_counts=True)
+    size = counts[inverse].to(z.dtype)
+    count = ((size - 1.0) * (n - size)).sum()
+    if count == 0:
+        return z.sum() * 0.0
+    order = torch.argsort(inverse, stable=True)  # classes contiguous: Q is 0 on diagonal blocks
+    zs, inv, size = z[order], inverse[order], size[order]
+    means = torch.zeros(len(counts), z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, inv, zs)
+    dev = (zs - (means / counts.unsqueeze(1).to(z.dtype))[inv]).pow(2).sum(1)
+    scatter = torch.zeros(len(counts), dtype=z.dtype, device=z.device).index_add_(0, inv, dev)
+    a = size * dev + scatter[inv]
+    bounds = [0, *torch.cumsum(counts, 0).tolist()]
+    b = _InverseNegativeSum.apply(zs, bounds, float(margin))
+    return (a * b).sum() / count
+
+
 def hinge_triplet_loss(d2: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
     """Mean over valid triplets of max(0, D2_ij - D2_ik + margin), O(N^2 log N) time, O(N^2) memory.
 
@@ -101,6 +169,9 @@ class PseudoLabelMetricLoss(nn.Module):
             raise ValueError("metric orders 1 and -1 need anchor distances")
         if self.order == 1:
             return anchor_pull_loss(dist, labels)
+        if self.order in (3, -1) and self.form == "ratio":  # fused path, no N x N autograd graph
+            loss = ratio_triplet_loss_from_latents(z, labels, self.margin)
+            return loss + anchor_pull_loss(dist, labels) if self.order == -1 else loss
         d2 = pairwise_sq_distances(z)
         if self.order == 2:
             return intra_cluster_loss(d2, labels)

@@ -1,0 +1,1 @@
+"""nebula performance benchmarks (issue 7): ``python -m benchmarks [names]``; see docs/performance.md."""
