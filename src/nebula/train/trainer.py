@@ -101,7 +101,10 @@ class Trainer:
         groups = model.param_groups(self.tc.lr, self.tc.weight_decay) if hasattr(model, "param_groups") else [
             {"params": list(model.parameters()), "lr": self.tc.lr, "weight_decay": self.tc.weight_decay}]
         decoupled = self.tc.weight_decay > 0 or any(g.get("weight_decay", 0) > 0 for g in groups)  # AdamW when any group decays
-        self.optimizer = torch.optim.AdamW(groups) if decoupled else torch.optim.Adam(groups)
+        # fused: one kernel for all parameters (CPU and CUDA); the per-parameter loop cost ~20% of an MLP step
+        fused = self.device.type in ("cpu", "cuda") and all(
+            p.is_floating_point() for g in groups for p in g["params"])
+        self.optimizer = (torch.optim.AdamW if decoupled else torch.optim.Adam)(groups, fused=fused or None)
         self._check_batches()
         self.steps_per_epoch = len(self.epoch_batches(0))
         total = self.tc.epochs * self.steps_per_epoch
@@ -331,6 +334,9 @@ class Trainer:
                 self._train_epoch(epoch, bar)
         finally:
             bar.close()
+        # DDP keeps parameters equal; buffers (batch-norm running statistics) follow each rank's last
+        # shard: hand every rank rank 0's, the ones the run folder stores
+        distributed.broadcast_module(self.model)
 
     def _train_epoch(self, epoch: int, bar: Any) -> None:
         model, tc = self.model, self.tc
