@@ -10,9 +10,17 @@ import torch
 
 from nebula.config import Config
 from nebula.data import load
-from nebula.evaluate.geometry import fscore, geometry_metrics, render_points, render_voxels, voxel_iou
+from nebula.evaluate.geometry import (
+    fscore,
+    geometry_metrics,
+    point_metrics,
+    render_points,
+    render_voxels,
+    voxel_iou,
+)
 from nebula.evaluate.plots import renderer_for
 from nebula.evaluate.registry import evaluators_for
+from nebula.losses.chamfer import chamfer_distance
 from nebula.models import NebulaCoder
 
 
@@ -24,6 +32,9 @@ def test_fscore() -> None:
     pred = torch.cat([x[:, :15], x[:, :15] + 10.0], dim=1)
     target = x[:, :15]
     torch.testing.assert_close(fscore(pred, target, 0.01), torch.full((2,), 2 / 3))
+    m = point_metrics(pred, target)
+    assert abs(m["chamfer"] - float(chamfer_distance(pred, target).mean())) < 1e-5
+    assert abs(m["fscore@0.02"] - 2 / 3) < 1e-5
 
 
 def test_voxel_iou() -> None:
