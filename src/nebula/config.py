@@ -126,7 +126,9 @@ class ContrastiveConfig:
     features; DirectCLR 64), ``operator_batch`` pairs per step for the transport/KL terms (0: all), Laplace ``scale_prior`` s0 / ``mu_prior`` mu0, ``threshold`` lambda,
     ``prior_warmup`` steps, own optimiser group (``operator_lr``, ``operator_wd``, ``operator_clip``).
     Total: w_clr * contrastive + w_to * transport + w_kl(t) * KL + w_shift * ||mu_q||^2, with w_kl warmed
-    up exponentially from 5e-3 over ``kl_warmup`` steps (0: none).
+    up exponentially from 5e-3 over ``kl_warmup`` steps (0: none). Transport = per-pair squared distance
+    (summed over dims). ``operator_lr`` 1e-2 (METHODS: 1e-3 for runs of tens of thousands of steps; a few
+    hundred steps need the larger rate for Psi to move).
     Baselines: ``mixup_max`` (z0 + m (z1 - z0), m ~ U(0, mixup_max)), ``noise_std`` (z0 + sigma eps).
     Few-label probe: ``fewshot_labels`` per class, ``fewshot_trials`` seeded trials.
     """
@@ -154,7 +156,7 @@ class ContrastiveConfig:
     mu_prior: float = 0.05
     threshold: float = 0.0
     prior_warmup: int = 500
-    operator_lr: float = 1e-3
+    operator_lr: float = 1e-2
     operator_wd: float = 1e-3
     operator_clip: float = 0.1
     coefficient_lr: float = 1e-3
@@ -162,7 +164,7 @@ class ContrastiveConfig:
     weight_transport: float = 1.0
     weight_kl: float = 1e-3
     weight_shift: float = 0.0
-    kl_warmup: int = 0
+    kl_warmup: int = 5000
     transport_grad_backbone: bool = False
     mixup_max: float = 0.5
     noise_std: float = 0.1

@@ -18,8 +18,11 @@ are sampled by reparameterisation: u ~ U(-1/2, 1/2), eps = -b sign(u) log(1 - 2|
 optional soft threshold lambda (forward: mu + sign(eps) max(|eps| - lambda, 0) where the shrunk noise is
 non-zero, else exactly 0; backward: straight-through, d c / d(mu, eps) = 1).
 
-Loss terms (weights are the caller's): transport mse(T(c) z0, stopgrad(z1)) with c ~ q, and the closed
-form KL(q || p) between Laplaces.
+Loss terms (weights are the caller's): transport ||T(c) z0 - stopgrad(z1)||^2 with c ~ q (squared distance
+summed over the operator dimensions, averaged over pairs: D x the mse of METHODS.md, the same reduction as the
+KL, which is summed over the M coefficients - with the per-dimension mean the KL outweighs the transport by a
+factor D and the posterior collapses onto the prior, T(c) ~ identity), and the closed form KL(q || p)
+between Laplaces.
 """
 
 from __future__ import annotations
@@ -237,7 +240,8 @@ class VariationalLieOperators(nn.Module):
     def losses(self, z0: torch.Tensor, z1: torch.Tensor, step: int, detach_z0: bool = True) -> dict[str, torch.Tensor]:
         """Transport and KL terms for a pair of views z0, z1 (N, D_total).
 
-        Returns ``transport`` = mse(T(c) z0, stopgrad(z1)) with c ~ q (mean over samples and dims),
+        Returns ``transport`` = mean_n ||T(c) z0 - stopgrad(z1)||^2 with c ~ q (summed over the operator
+        dimensions, averaged over pairs),
         ``kl`` = sum_m KL(q || p) averaged over samples, and ``shift`` = mean_n ||mu_q||^2, plus the
         tensors ``c_q`` (N, M) and ``mu_q`` for diagnostics.
         """
@@ -247,7 +251,7 @@ class VariationalLieOperators(nn.Module):
         source = z0.detach() if detach_z0 else z0
         moved = self.transport(source, c)
         target = z1.detach()
-        transport = (moved[:, : self.op_dim] - target[:, : self.op_dim]).pow(2).mean()
+        transport = (moved[:, : self.op_dim] - target[:, : self.op_dim]).pow(2).sum(1).mean()
         kl = laplace_kl(mu_q, b_q, mu_p, b_p).sum(1).mean()
         shift = mu_q.pow(2).sum(1).mean()
         return {"transport": transport, "kl": kl, "shift": shift, "c_q": c, "mu_q": mu_q}
