@@ -222,7 +222,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--budget-s", type=float, default=20.0, help="time budget per case for the measured repeats")
-    p.add_argument("--max-gb", type=float, default=6.0, help="never run a case predicted to need more (GB)")
+    p.add_argument("--max-gb", type=float, default=4.0, help="never run a case predicted to need more (GB)")
     p.add_argument("--no-rss", dest="rss", action="store_false", help="skip the fresh-process RSS probes")
 
 

@@ -1,0 +1,51 @@
+"""``python -m benchmarks [names] [--quick]``: run the suite, one fresh process per benchmark.
+
+Names: metric (B1), training (B2), chamfer (B3), lie (B4), scaling (B5); default all. Each prints its
+table and writes benchmarks/results/<name>.json. ``--quick`` runs small sizes and few repeats (a smoke
+test of the suite, not figures to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from benchmarks import common
+
+BENCHMARKS = {"metric": "B1", "training": "B2", "chamfer": "B3", "lie": "B4", "scaling": "B5"}
+QUICK = {
+    "metric": ["--sizes", "64", "128", "256", "--repeats", "2", "--budget-s", "2"],
+    "training": ["--repeats", "1", "--warmup", "0"],
+    "chamfer": ["--batch", "4", "--points", "256", "--repeats", "2"],
+    "lie": ["--batch", "16", "--dim", "64", "--repeats", "2"],
+    "scaling": ["--samples", "500", "1000", "--sizes", "128", "256", "--repeats", "1"],
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("names", nargs="*", metavar="NAME", help="any of " + ", ".join(BENCHMARKS) + " (default all)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, 1-2 repeats: checks the suite runs")
+    args = p.parse_args(argv)
+    names = args.names or list(BENCHMARKS)
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        p.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    info = common.machine_info()
+    print(common.header("nebula benchmarks", info), flush=True)
+    failed = []
+    for name in names:
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", f"benchmarks.{name}", *(QUICK[name] if args.quick else [])]
+        rc = subprocess.run(cmd, cwd=common.ROOT, env=os.environ.copy()).returncode
+        print(f"-- {BENCHMARKS[name]} {name}: exit {rc}, {time.perf_counter() - t0:.0f} s", flush=True)
+        if rc != 0:
+            failed.append(name)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
