@@ -87,7 +87,7 @@ class LossConfig:
     hinge_margin: float = 1.0
     supervised: bool = False
     anchor_input: str = "mu"
-    view_consistency: bool = False
+    view_consistency: bool = True
     reseed_dead: bool = True
     dead_after: int = 200
 
