@@ -127,3 +127,24 @@ def test_deterministic_mode_gives_identical_embeddings(tmp_path, restore_determi
     for k in a:
         assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
     assert not np.array_equal(a["z"], c["z"])
+
+
+def test_bf16_autocast_option_trains(tmp_path):
+    """train.precision=bf16 runs the forward under bf16 autocast (meant for GPUs; CPU autocast here):
+    finite losses, float32 master weights."""
+    cfg = tiny_config(None, epochs=2, precision="bf16")
+    model = NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
+    trainer = Trainer(model, tiny_dataset(), cfg, None, log=lambda m: None)
+    seen = []
+    original = model.encoder.forward
+
+    def spy(x):
+        out = original(x)
+        seen.append(out.dtype)
+        return out
+
+    model.encoder.forward = spy
+    history = trainer.fit()
+    assert torch.bfloat16 in seen
+    assert all(np.isfinite(r["loss"]) for r in history.rows)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
