@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from nebula.cli import main
+from nebula.config import Config
 from nebula.run import train
 from nebula.train import checkpoint as ckpt
 from nebula.train import trainer as trainer_module
@@ -94,6 +96,8 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, data_file, m
     assert json.loads((run_b / "run.json").read_text())["status"] == "complete"
     np.testing.assert_allclose(resumed.embeddings["z"], reference.embeddings["z"], atol=1e-6)
     assert (run_b / "metrics.csv").read_text().count("\n") == 5
+    saved = Config.from_dict(yaml.safe_load(final_state(run_b)["config"]))
+    assert saved == Config.from_yaml(run_b / "config.yaml")
 
 
 def test_cli_interrupt_exits_nonzero_and_resume_continues(tmp_path, data_file, monkeypatch, capsys, one_thread):

@@ -2,7 +2,8 @@
 
 A checkpoint is a folder ``checkpoints/ckpt-EEEE-SSSSSS/`` (E completed epochs, S steps into the next
 one; names sort in training order) with ``model.safetensors`` (weights and buffers), ``state.pt``
-(optimiser, scheduler, RNG and data-order state, partial epoch sums; loadable with ``weights_only=True``)
+(the run's configuration as YAML, optimiser, scheduler, RNG and data-order state, partial epoch sums;
+loadable with ``weights_only=True``)
 and a ``COMPLETE`` marker, written to a temporary folder, fsynced and renamed, so a crash (even
 ``kill -9``) never leaves a half-written checkpoint under its final name. The last ``keep`` checkpoints
 are kept; loading falls back to the previous good one when the newest is truncated or corrupt.

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 from tqdm.auto import tqdm
 
 from nebula.config import Config
@@ -229,6 +230,7 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch,
             "train_samples": len(self.train_index),
             "world_size": self.world_size,
+            "config": yaml.safe_dump(self.cfg.to_dict(), sort_keys=False),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             **self._rng_state(),
