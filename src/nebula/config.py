@@ -231,15 +231,15 @@ class Config:
             setattr(self, parts[0], None if value is None else str(value))
             return
         if len(parts) != 2:
-            raise ConfigError(f"unknown config key '{key}': use section.key, sections {_sections()}")
+            raise ConfigError(f"unknown config key {key!r}: use section.key, sections {_sections()}")
         section, name = parts
         if section not in _sections():
-            raise ConfigError(f"unknown config section '{section}'{did_you_mean(section, _sections())}")
+            raise ConfigError(f"unknown config section {section!r}{did_you_mean(section, _sections())}")
         obj = getattr(self, section)
         names = [f.name for f in dataclasses.fields(obj)]
         if name not in names:
             valid = [f"{section}.{n}" for n in names]
-            raise ConfigError(f"unknown config key '{key}'{did_you_mean(key, valid)}")
+            raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, valid)}")
         setattr(obj, name, _coerce(get_type_hints(type(obj))[name], value, key))
 
     @property
@@ -317,7 +317,7 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     for key, value in data.items():
         if key not in names:
             valid = [prefix + n for n in names]
-            raise ConfigError(f"unknown config key '{prefix}{key}'{did_you_mean(prefix + str(key), valid)}")
+            raise ConfigError(f"unknown config key {prefix + str(key)!r}{did_you_mean(prefix + str(key), valid)}")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value or {}, prefix=f"{key}.")
