@@ -5,7 +5,7 @@ One model class serves the methods registered with :func:`nebula.models.register
 * ``simclr``: NT-Xent between g(z0) and g(z1), z_i = backbone(view_i), g the projection head;
 * ``manifoldclr``: z0_aug = T(c0) z0 with c0 ~ p(c | z0) (learned prior) replaces z0 in the contrastive loss,
   and the operators are trained by
-  L = w_clr NT-Xent + w_to mse(T(c) z0, sg(z1)) + w_kl(t) KL(q(c|z0,z1) || p(c|z0)) + w_shift ||mu_q||^2,
+  L = w_clr NT-Xent + w_to mean_n ||T(c) z0 - sg(z1)||^2 + w_kl(t) KL(q(c|z0,z1) || p(c|z0)) + w_shift ||mu_q||^2,
   c ~ q (METHODS.md section 2). With a head: cosine NT-Xent (T = 0.5) between g(z0_aug) and g(z1); without
   (``head none``/``direct``): NT-Xent with similarity -mean((x - y)^2), z0 added as extra negatives;
 * ``directclr``: ManifoldCLR with the DirectCLR head (loss on the first ``direct_dim`` features) and
@@ -20,7 +20,7 @@ learn from transport and KL); the transport loss uses a detached z0 unless
 ``contrastive.transport_grad_backbone`` (so it cannot shrink the backbone's features).
 
 Optimiser groups (``param_groups``): backbone + head (train.lr, train.weight_decay); operators Psi
-(``operator_lr`` 1e-3, decoupled weight decay ``operator_wd`` 1e-3, gradient-norm clip ``operator_clip`` 0.1
+(``operator_lr`` 1e-2, decoupled weight decay ``operator_wd`` 1e-3, gradient-norm clip ``operator_clip`` 0.1
 applied by a tensor hook during backward, see :class:`nebula.latent.lie.LieOperators`); coefficient networks
 (``coefficient_lr``, no weight decay).
 """
