@@ -6,6 +6,7 @@ Data is kept as one tensor so batches are index slices (no per-sample Python in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,3 +118,18 @@ def to_unit_range(x: np.ndarray, source: str) -> tuple[np.ndarray, dict[str, flo
         return x, {"scale": 1.0, "offset": 0.0}
     span = hi - lo if hi > lo else 1.0
     return (x - lo) / span, {"scale": span, "offset": lo}
+
+
+def peek_array(path: Path, key: str = "x") -> np.ndarray | None:
+    """The array of a ``.npy`` file (memory-mapped) or the ``key`` array of a ``.npz``, for format
+    sniffing; None when the file is not such an array or cannot be read (its loader reports why)."""
+    suffix = path.suffix.lower()
+    if not path.is_file() or suffix not in (".npy", ".npz"):
+        return None
+    try:
+        if suffix == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        with np.load(path, allow_pickle=False) as f:
+            return f[key] if key in f.files else None
+    except Exception:  # noqa: BLE001 - unreadable files belong to other formats' error messages
+        return None

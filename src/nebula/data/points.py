@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from nebula.data import register_format
-from nebula.data.base import NebulaDataset
+from nebula.data.base import NebulaDataset, peek_array
 from nebula.errors import DataError
 from nebula.modalities import Modality, register_modality
 
@@ -595,20 +595,8 @@ def load_point_file(path: Path, mesh_points: int = 4096, seed: int = 0, **option
 
 
 def _is_point_array(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if not path.is_file() or suffix not in (".npy", ".npz"):
-        return False
-    try:
-        if suffix == ".npy":
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        else:
-            with np.load(path, allow_pickle=False) as f:
-                if "x" not in f.files:
-                    return False
-                arr = f["x"]
-        return arr.ndim == 3 and arr.shape[2] == 3 and arr.shape[1] > 4 and np.issubdtype(arr.dtype, np.floating)
-    except Exception:  # noqa: BLE001 - unreadable files belong to other formats' error messages
-        return False
+    arr = peek_array(path)
+    return arr is not None and arr.ndim == 3 and arr.shape[2] == 3 and arr.shape[1] > 4 and np.issubdtype(arr.dtype, np.floating)
 
 
 @register_format("point-array", "points", _is_point_array, priority=6)

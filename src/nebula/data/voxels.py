@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from nebula.data import register_format
-from nebula.data.base import NebulaDataset
+from nebula.data.base import NebulaDataset, peek_array
 from nebula.data.points import (
     POINT_SUFFIXES,
     class_folder_root,
@@ -245,21 +245,11 @@ def load_binvox_file(path: Path, **options: Any) -> NebulaDataset:
 
 
 def _is_voxel_array(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if not path.is_file() or suffix not in (".npy", ".npz"):
+    arr = peek_array(path)
+    if arr is None or arr.ndim < 3:
         return False
-    try:
-        if suffix == ".npy":
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        else:
-            with np.load(path, allow_pickle=False) as f:
-                if "x" not in f.files:
-                    return False
-                arr = f["x"]
-        sides = arr.shape[-3:]
-        return (arr.ndim == 4 or (arr.ndim == 5 and arr.shape[1] == 1)) and len(set(sides)) == 1 and sides[0] >= 8
-    except Exception:  # noqa: BLE001 - unreadable files belong to other formats' error messages
-        return False
+    sides = arr.shape[-3:]
+    return (arr.ndim == 4 or (arr.ndim == 5 and arr.shape[1] == 1)) and len(set(sides)) == 1 and sides[0] >= 8
 
 
 @register_format("voxel-array", "voxels", _is_voxel_array, priority=7)
