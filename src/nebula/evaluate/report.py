@@ -27,6 +27,16 @@ from nebula.evaluate.plots import _decode, latent_scatter, plt, run_figures
 
 
 # --------------------------------------------------------------------------- figures
+def _save(fig, path: str | Path, title: str) -> Path:
+    """Give ``fig`` its suptitle, write it to ``path`` as PNG (dpi 100) and close it."""
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
 def covariance_heatmaps(covs: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
     """Heat-maps of (d, d) latent covariance matrices side by side, each on its own symmetric colour
     scale [-max|C|, max|C|], titled with the off-diagonal energy ratio."""
@@ -42,12 +52,7 @@ def covariance_heatmaps(covs: dict[str, np.ndarray], path: Path, title: str = ""
         ax.set_xticks([])
         ax.set_yticks([])
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title)
 
 
 def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], path: Path, title: str = "") -> Path:
@@ -85,12 +90,7 @@ def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], path:
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(terms):]:
         ax.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title)
 
 
 def anchor_usage_bars(usages: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
@@ -105,12 +105,7 @@ def anchor_usage_bars(usages: dict[str, np.ndarray], path: Path, title: str = ""
         ax.set_xlabel("anchor", fontsize=8)
         ax.set_ylabel("latents", fontsize=8)
         ax.tick_params(labelsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path, title)
 
 
 def cluster_centres(z: np.ndarray, assign: np.ndarray, anchors: np.ndarray, k: int, seed: int = 0
