@@ -88,6 +88,8 @@ class LossConfig:
     supervised: bool = False
     anchor_input: str = "mu"
     view_consistency: bool = True
+    pseudo_labels: str = "nearest"
+    balance_epsilon: float = 0.05
     reseed_dead: bool = True
     dead_after: int = 200
 
@@ -278,6 +280,9 @@ class Config:
             (lc.anchor_loss in ("nearest", "nebula", "both"),
              f"loss.anchor_loss must be nearest, nebula or both, found {lc.anchor_loss!r}"),
             (lc.anchor_input in ("mu", "z"), f"loss.anchor_input must be mu or z, found {lc.anchor_input!r}"),
+            (lc.pseudo_labels in ("nearest", "balanced"),
+             f"loss.pseudo_labels must be nearest or balanced, found {lc.pseudo_labels!r}"),
+            (lc.balance_epsilon > 0, f"loss.balance_epsilon must be > 0, found {lc.balance_epsilon}"),
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),
             (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),

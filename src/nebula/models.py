@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nebula.config import Config
-from nebula.latent.anchors import NebulaAnchors, nebula_gravitation_loss
+from nebula.latent.anchors import NebulaAnchors, balanced_assignment, nebula_gravitation_loss
 from nebula.latent.gaussian import (
     DeterministicHead,
     GaussianHead,
@@ -168,21 +168,21 @@ class NebulaCoder(nn.Module):
         assign = None
         if active:
             latent = mu if lc.anchor_input == "mu" else z
+            views = 1
             if lc.view_consistency and clean is not x:
-                # the clean view's nearest anchor labels both views: augmented latents are pulled to it
-                mu_clean = self.encode(clean)[1]
-                own = self.anchors.distances(mu_clean).detach().argmin(1)
-                latent, own = torch.cat([mu_clean, latent]), torch.cat([own, own])
+                # the clean view's pseudo-label labels both views: augmented latents are pulled to its anchor
+                views = 2
+                clean_g = self.gather(self.encode(clean)[1])
+                zg = torch.cat([clean_g, self.gather(latent)])
             else:
-                own = None
-            zg = self.gather(latent)
+                zg = self.gather(latent)
             dist_g = self.anchors.distances(zg)
             if lc.supervised:
                 if "y" not in batch:
                     raise ValueError("loss.supervised needs labelled data")
-                labels = self.gather(batch["y"] if own is None else torch.cat([batch["y"], batch["y"]]))
+                labels = self.gather(batch["y"]).repeat(views)
             else:
-                labels = dist_g.detach().argmin(1) if own is None else self.gather(own)
+                labels = self._pseudo_labels(dist_g[: len(zg) // views]).repeat(views)
             assign = labels
             anchor_terms = []
             if lc.anchor_loss in ("nearest", "both"):
@@ -198,6 +198,13 @@ class NebulaCoder(nn.Module):
                 total = total + lc.metric_weight * terms["metric"]
             self._last = (zg.detach(), dist_g.detach())
         return ModelOutput(loss=total, terms=terms, z=z, mu=mu, output=output, assign=assign)
+
+    def _pseudo_labels(self, dist: torch.Tensor) -> torch.Tensor:
+        """(N,) pseudo-labels from (N, m) distances: nearest anchor, or equipartitioned (``balanced``)."""
+        lc = self.cfg.loss
+        if lc.pseudo_labels == "balanced":
+            return balanced_assignment(dist, lc.balance_epsilon)
+        return dist.detach().argmin(1)
 
     # ------------------------------------------------------------------ trainer hooks
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:

@@ -6,6 +6,8 @@ c_i = argmin_k D_ik (hard assignment, no gradient).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -22,6 +24,28 @@ def nearest_anchor_loss(dist: torch.Tensor) -> torch.Tensor:
     dist: (N, m). The gradient reaches each latent and its nearest anchor (online k-means).
     """
     return dist.min(1).values.mean()
+
+
+def balanced_assignment(dist: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+    """Equipartitioned hard labels c: (N,) int64 from distances dist: (N, m) (no gradient).
+
+    Sinkhorn-Knopp on Q_ik proportional to exp(-D_ik / (epsilon * mean(D))): alternately rescale Q so
+    that every anchor column sums to 1/m and every sample row to 1/N (``iterations`` rounds, log
+    domain), then c_i = argmax_k Q_ik. With ``epsilon`` -> 0 and balanced nearest assignments this is
+    the nearest anchor; otherwise it moves samples from crowded anchors to their next-nearest
+    under-used ones, so a class is not split over two anchors while two others share one
+    (the equipartition constraint of SeLa / SwAV). N x m memory.
+    """
+    n, m = dist.shape
+    if n == 0 or m < 2:
+        return dist.argmin(1) if n else torch.zeros(0, dtype=torch.long, device=dist.device)
+    with torch.no_grad():
+        d = dist.detach().double()
+        log_q = -d / (epsilon * d.mean().clamp_min(1e-12))
+        for _ in range(iterations):
+            log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - math.log(m)
+            log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - math.log(n)
+        return log_q.argmax(1)
 
 
 def anchor_repulsion(anchors: torch.Tensor, distance: float, eps: float = 1e-6) -> torch.Tensor:

@@ -98,6 +98,24 @@ class _InverseNegativeSum(torch.autograd.Function):
         return -2.0 * grad, None, None
 
 
+def _group_by_class(z: torch.Tensor, labels: torch.Tensor):
+    """Samples sorted so that classes are contiguous.
+
+    Returns None when there is no valid triplet, else (zs (N, d), class index per sorted sample (N,),
+    class sizes (C,), class boundaries [0, ..., N] (C + 1 ints), number of valid triplets
+    T = sum_i (n_{c_i} - 1) (N - n_{c_i}) as a 0-d tensor of z's dtype).
+    """
+    n = len(z)
+    _, inverse, counts = torch.unique(labels.view(-1), return_inverse=True, return_counts=True)
+    size = counts[inverse].to(z.dtype)
+    count = ((size - 1.0) * (n - size)).sum()
+    if count == 0:
+        return None
+    order = torch.argsort(inverse, stable=True)
+    bounds = [0, *torch.cumsum(counts, 0).tolist()]
+    return z[order], inverse[order], counts, bounds, count
+
+
 def ratio_triplet_loss_from_latents(z: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
     """Order 3 straight from z: (N, d), equal to ``ratio_triplet_loss(pairwise_sq_distances(z), labels, margin)``.
 
@@ -107,19 +125,15 @@ def ratio_triplet_loss_from_latents(z: torch.Tensor, labels: torch.Tensor, margi
     samples sorted by class, and the number of valid triplets is sum_i (n_{c_i} - 1) (N - n_{c_i}).
     O(N^2 d) time, N^2 + O(N d) memory.
     """
-    n = len(z)
-    _, inverse, counts = torch.unique(labels.view(-1), return_inverse=True, return_counts=True)
-    size = counts[inverse].to(z.dtype)
-    count = ((size - 1.0) * (n - size)).sum()
-    if count == 0:
+    grouped = _group_by_class(z, labels)
+    if grouped is None:
         return z.sum() * 0.0
-    order = torch.argsort(inverse, stable=True)  # classes contiguous: Q is 0 on diagonal blocks
-    zs, inv, size = z[order], inverse[order], size[order]
+    zs, inv, counts, bounds, count = grouped
+    size = counts[inv].to(z.dtype)
     means = torch.zeros(len(counts), z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, inv, zs)
     dev = (zs - (means / counts.unsqueeze(1).to(z.dtype))[inv]).pow(2).sum(1)
     scatter = torch.zeros(len(counts), dtype=z.dtype, device=z.device).index_add_(0, inv, dev)
     a = size * dev + scatter[inv]
-    bounds = [0, *torch.cumsum(counts, 0).tolist()]
     b = _InverseNegativeSum.apply(zs, bounds, float(margin))
     return (a * b).sum() / count
 
@@ -145,6 +159,69 @@ def hinge_triplet_loss(d2: torch.Tensor, labels: torch.Tensor, margin: float = 1
     return (total * pos).sum() / n_valid
 
 
+class _HingeTripletSum(torch.autograd.Function):
+    """S = sum_i sum_{j in P_i} sum_{k in Q_i} max(0, D2_ij - D2_ik + m) for z: (N, d) sorted by class.
+
+    Forward, per class block of rows (C iterations, each vectorised): the row's positive thresholds
+    t_ij = D2_ij + m are sorted (n_c per row, the diagonal set to -inf), and every negative distance is
+    located among them with searchsorted: p_ik = #{j : t_ij <= D2_ik}. Negative k is active for exactly
+    the positives at sorted positions >= p_ik, so per-row histograms of p (counts and distance sums,
+    scatter_add) turned into cumulative sums give, for every positive pair, cnt_ij = #{k active} and
+    s_ij = sum of their D2_ik; the pair contributes cnt_ij t_ij - s_ij. No N x N sort is needed.
+    The gradient of S with respect to D2 is G_ij = cnt_ij on positives and G_ik = -(n_c - p_ik) on
+    negatives; G overwrites the distance buffer row block by row block, so one N x N matrix is kept.
+    Backward: D2_ij = ||z_i||^2 + ||z_j||^2 - 2 z_i.z_j gives dS/dz = 2 [(G 1 + G^T 1) * z - G z - G^T z].
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, bounds: list[int], margin: float) -> torch.Tensor:  # noqa: D102
+        zc = z - z.mean(0)
+        g = squared_distances(zc, zc)
+        total = torch.zeros((), dtype=torch.float64, device=z.device)
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            rows = g[lo:hi]
+            n_c = hi - lo
+            if n_c < 2 or n_c == len(g):
+                rows.zero_()
+                continue
+            neg = torch.cat([rows[:, :lo], rows[:, hi:]], dim=1)
+            eye = torch.eye(n_c, dtype=torch.bool, device=z.device)
+            thresh = (rows[:, lo:hi] + margin).masked_fill_(eye, float("-inf"))
+            sorted_t, perm = torch.sort(thresh, dim=1)
+            place = torch.searchsorted(sorted_t, neg, right=True)  # >= 1: the -inf diagonal is below all
+            cnt = torch.zeros(n_c, n_c + 1, dtype=z.dtype, device=z.device).scatter_add_(1, place, torch.ones_like(neg))
+            sums = torch.zeros(n_c, n_c + 1, dtype=torch.float64, device=z.device).scatter_add_(1, place, neg.double())
+            cnt, sums = cnt.cumsum_(1)[:, :n_c], sums.cumsum_(1)[:, :n_c]  # position r: negatives with p <= r
+            finite = sorted_t[:, 1:].double()
+            total += (cnt[:, 1:].double() * finite - sums[:, 1:]).sum()
+            active = (n_c - place).to(z.dtype)
+            rows[:, :lo] = -active[:, :lo]
+            rows[:, hi:] = -active[:, lo:]
+            rows[:, lo:hi] = torch.zeros_like(cnt).scatter_(1, perm, cnt)
+        ctx.save_for_backward(zc, g)
+        return total.to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_s: torch.Tensor):  # noqa: D102
+        zc, g = ctx.saved_tensors
+        weight = (g.sum(1) + g.sum(0)).unsqueeze(1)
+        grad = 2.0 * (weight * zc - g @ zc - g.T @ zc)
+        return grad * grad_s, None, None
+
+
+def hinge_triplet_loss_from_latents(z: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
+    """Hinge triplet straight from z: (N, d), equal to ``hinge_triplet_loss(pairwise_sq_distances(z), labels, margin)``.
+
+    Samples are grouped by class and :class:`_HingeTripletSum` works one class block of rows at a time,
+    so no autograd graph over N x N tensors is built: O(N^2 log N) time, one N x N buffer.
+    """
+    grouped = _group_by_class(z, labels)
+    if grouped is None:
+        return z.sum() * 0.0
+    zs, _, _, bounds, count = grouped
+    return _HingeTripletSum.apply(zs, bounds, float(margin)) / count
+
+
 class PseudoLabelMetricLoss(nn.Module):
     """The reference's -r orders: 1 anchor pull, 2 intra-cluster pull, 3 triplet, -1 = 1 + 3.
 
@@ -158,24 +235,17 @@ class PseudoLabelMetricLoss(nn.Module):
             raise ValueError(f"metric order must be 1, 2, 3 or -1, found {order}")
         self.order, self.form, self.margin, self.hinge_margin = order, form, margin, hinge_margin
 
-    def triplet(self, d2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.form == "hinge":
-            return hinge_triplet_loss(d2, labels, self.hinge_margin)
-        return ratio_triplet_loss(d2, labels, self.margin)
-
     def forward(self, z: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor | None = None) -> torch.Tensor:
         """z: (N, d), labels: (N,) int64, dist: (N, m) anchor distances (needed by orders 1, -1)."""
         if self.order in (1, -1) and dist is None:
             raise ValueError("metric orders 1 and -1 need anchor distances")
         if self.order == 1:
             return anchor_pull_loss(dist, labels)
-        if self.order in (3, -1) and self.form == "ratio":  # fused path, no N x N autograd graph
-            loss = ratio_triplet_loss_from_latents(z, labels, self.margin)
+        if self.order in (3, -1):  # fused paths, no N x N autograd graph
+            if self.form == "ratio":
+                loss = ratio_triplet_loss_from_latents(z, labels, self.margin)
+            else:
+                loss = hinge_triplet_loss_from_latents(z, labels, self.hinge_margin)
             return loss + anchor_pull_loss(dist, labels) if self.order == -1 else loss
         d2 = pairwise_sq_distances(z)
-        if self.order == 2:
-            return intra_cluster_loss(d2, labels)
-        loss = self.triplet(d2, labels)
-        if self.order == -1:
-            loss = loss + anchor_pull_loss(dist, labels)
-        return loss
+        return intra_cluster_loss(d2, labels)
