@@ -63,3 +63,39 @@ def test_too_small_images_for_conv_stack():
     cfg.model.arch, cfg.model.channels = "conv", [8, 8, 8, 8, 8]
     with pytest.raises(ConfigError, match="too small"):
         NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
+
+
+
+def test_anchor_prior_centres_the_kl_on_the_nearest_anchor():
+    cfg = Config().apply_variant("tvae")
+    cfg.model.num_anchors, cfg.model.latent_dim, cfg.train.pretrain_epochs = 3, 2, 0
+    cfg.loss.prior = "anchors"
+    model = NebulaCoder(cfg, (1, 8, 8), (1, 8, 8)).eval()
+    x = torch.rand(3, 1, 8, 8).repeat(2, 1, 1, 1)
+    _, mu, log_sigma = model.encode(x)
+    with torch.no_grad():  # every posterior mean sits exactly on its own anchor, away from the origin
+        model.anchors.anchors.copy_(mu[:3] + 3.0)
+    mu = mu + 0.0
+    model.head.mu.bias.data += 3.0
+    out = model({"x": x})
+    # KL(N(a_c, sigma^2) || N(a_c, I)) has no mean term
+    expected = (-0.5 * (1 + 2 * log_sigma - torch.exp(2 * log_sigma))).sum(1).mean()
+    torch.testing.assert_close(out.terms["kl"], expected)
+    cfg.loss.prior = "standard"
+    standard = model({"x": x}).terms["kl"]
+    torch.testing.assert_close(standard, expected + 0.5 * (mu + 3.0).pow(2).sum(1).mean())
+
+
+def test_neighbour_batches_join_the_anchor_terms_as_a_view():
+    cfg = Config().apply_variant("tvae")
+    cfg.model.num_anchors, cfg.model.latent_dim, cfg.train.pretrain_epochs = 3, 2, 0
+    cfg.loss.neighbours, cfg.data.augment = 5, {}
+    model = NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
+    assert model.neighbour_views() == 5
+    x = torch.rand(8, 1, 8, 8)
+    plain = model({"x": x}).terms["near"]
+    with_self = model({"x": x, "x_nb": x}).terms["near"]  # a neighbour identical to the sample changes nothing
+    torch.testing.assert_close(plain, with_self)
+    assert model._last[0].shape == (16, 2)
+    cfg.loss.neighbours = 0
+    assert model.neighbour_views() == 0

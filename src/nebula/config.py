@@ -89,6 +89,8 @@ class LossConfig:
     anchor_input: str = "mu"
     view_consistency: bool = True
     pseudo_labels: str = "nearest"
+    prior: str = "standard"
+    neighbours: int = 0
     balance_epsilon: float = 0.05
     reseed_dead: bool = True
     dead_after: int = 200
@@ -282,6 +284,8 @@ class Config:
             (lc.anchor_input in ("mu", "z"), f"loss.anchor_input must be mu or z, found {lc.anchor_input!r}"),
             (lc.pseudo_labels in ("nearest", "balanced"),
              f"loss.pseudo_labels must be nearest or balanced, found {lc.pseudo_labels!r}"),
+            (lc.prior in ("standard", "anchors"), f"loss.prior must be standard or anchors, found {lc.prior!r}"),
+            (lc.neighbours >= 0, f"loss.neighbours must be >= 0, found {lc.neighbours}"),
             (lc.balance_epsilon > 0, f"loss.balance_epsilon must be > 0, found {lc.balance_epsilon}"),
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),

@@ -159,23 +159,24 @@ class NebulaCoder(nn.Module):
         rec = self.reconstruction.loss(output, target)
         terms: dict[str, torch.Tensor] = {"rec": rec.mean()}
         total = terms["rec"]
-        if log_sigma is not None:
-            kl_dim = kl_standard_normal(mu, log_sigma)
-            terms["kl"] = kl_dim.sum(1).mean()
-            warm_steps = lc.kl_warmup_epochs * info.steps_per_epoch
-            beta = lc.beta * warmup_weight(info.epoch * info.steps_per_epoch + info.step, warm_steps)
-            total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
         assign = None
+        prior_mean = None
         if active:
             latent = mu if lc.anchor_input == "mu" else z
-            views = 1
+            views, mu_clean = 1, None
             if lc.view_consistency and clean is not x:
                 # the clean view's pseudo-label labels both views: augmented latents are pulled to its anchor
                 views = 2
-                clean_g = self.gather(self.encode(clean)[1])
+                mu_clean = self.encode(clean)[1]
+                clean_g = self.gather(mu_clean)
                 zg = torch.cat([clean_g, self.gather(latent)])
             else:
                 zg = self.gather(latent)
+            if "x_nb" in batch:
+                # a nearest training neighbour is one more view, labelled by the sample's pseudo-label
+                x_nb = self.augment(batch["x_nb"]) if self.training and self.augment is not None else batch["x_nb"]
+                zg = torch.cat([zg, self.gather(self.encode(x_nb)[1])])
+                views += 1
             dist_g = self.anchors.distances(zg)
             if lc.supervised:
                 if "y" not in batch:
@@ -197,7 +198,21 @@ class NebulaCoder(nn.Module):
                 terms["metric"] = self.metric(zg, labels, dist_g)
                 total = total + lc.metric_weight * terms["metric"]
             self._last = (zg.detach(), dist_g.detach())
+            if lc.prior == "anchors" and log_sigma is not None:
+                # prior N(a_c, I) with c the (clean) posterior mean's nearest anchor
+                ref = mu if mu_clean is None else mu_clean
+                prior_mean = self.anchors.anchors[self.anchors.distances(ref.detach()).argmin(1)]
+        if log_sigma is not None:
+            kl_dim = kl_standard_normal(mu if prior_mean is None else mu - prior_mean, log_sigma)
+            terms["kl"] = kl_dim.sum(1).mean()
+            warm_steps = lc.kl_warmup_epochs * info.steps_per_epoch
+            beta = lc.beta * warmup_weight(info.epoch * info.steps_per_epoch + info.step, warm_steps)
+            total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
         return ModelOutput(loss=total, terms=terms, z=z, mu=mu, output=output, assign=assign)
+
+    def neighbour_views(self) -> int:
+        """k for the trainer's neighbour mining (``loss.neighbours``) once the anchor terms are on, else 0."""
+        return int(self.cfg.loss.neighbours) if self.anchors is not None and bool(self.anchors_ready) else 0
 
     def _pseudo_labels(self, dist: torch.Tensor) -> torch.Tensor:
         """(N,) pseudo-labels from (N, m) distances: nearest anchor, or equipartitioned (``balanced``)."""

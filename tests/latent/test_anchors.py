@@ -64,3 +64,30 @@ def test_dead_anchor_is_reseeded_at_high_error_latent():
     off = NebulaAnchors(2, 2, reseed_dead=False, dead_after=1)
     off.set_anchors(torch.tensor([[0.0, 0.0], [100.0, 100.0]]))
     assert off.update_usage(z) == 0 and off.anchors[1, 0].item() == 100.0
+
+
+def test_balanced_assignment_keeps_balanced_nearest_labels():
+    from nebula.latent.anchors import balanced_assignment, squared_distances
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    z = torch.cat([c + 0.3 * torch.randn(20, 2, generator=g) for c in centres])
+    dist = squared_distances(z, centres)
+    assert torch.equal(balanced_assignment(dist), dist.argmin(1))
+
+
+def test_balanced_assignment_moves_samples_from_a_crowded_anchor():
+    from nebula.latent.anchors import balanced_assignment, squared_distances
+
+    # 30 samples nearest to anchor 0, 10 to anchor 1; the 10 of the crowd closest to anchor 1 move over
+    z = torch.cat([torch.linspace(-1.0, 1.5, 30), torch.linspace(3.5, 4.5, 10)]).unsqueeze(1)
+    anchors = torch.tensor([[0.0], [4.0]])
+    dist = squared_distances(z, anchors)
+    nearest = dist.argmin(1)
+    labels = balanced_assignment(dist, epsilon=0.05)
+    assert torch.bincount(nearest).tolist() == [30, 10]
+    counts = torch.bincount(labels, minlength=2)
+    assert abs(int(counts[0]) - int(counts[1])) <= 4
+    moved = torch.nonzero(labels != nearest).flatten()
+    assert len(moved) > 0 and (z[moved, 0] >= 0.5).all()  # only the crowd's side facing anchor 1 moves
+    assert balanced_assignment(dist[:0]).shape == (0,)

@@ -77,21 +77,31 @@ def send_signal_at(monkeypatch, call: int, signum: int) -> None:
     monkeypatch.setattr(Trainer, "_check_step", check)
 
 
-@pytest.mark.parametrize("call, signum, expect", [(7, signal.SIGINT, "ckpt-0002-000001"),   # mid-epoch 3
-                                                  (9, signal.SIGTERM, "ckpt-0003-000000")])  # last step of epoch 3
-def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, data_file, monkeypatch, one_thread, call, signum, expect):
-    reference = train(config(tmp_path, "a", data_file))
+@pytest.mark.parametrize("call, signum, expect, neighbours", [
+    (7, signal.SIGINT, "ckpt-0002-000001", 0),   # mid-epoch 3
+    (9, signal.SIGTERM, "ckpt-0003-000000", 0),  # last step of epoch 3
+    (7, signal.SIGINT, "ckpt-0002-000001", 4),   # mid-epoch, with the neighbour table in the checkpoint
+])
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, data_file, monkeypatch, one_thread, call, signum,
+                                                          expect, neighbours):
+    def config_nb(name):
+        cfg = config(tmp_path, name, data_file)
+        cfg.loss.neighbours = neighbours
+        return cfg
+
+    reference = train(config_nb("a"))
     # 48 training samples, batch 16: 3 steps per epoch
     send_signal_at(monkeypatch, call, signum)
     with pytest.raises(TrainingInterrupted, match=f"interrupted by {signal.Signals(signum).name}"):
-        train(config(tmp_path, "b", data_file))
+        train(config_nb("b"))
     monkeypatch.undo()
     run_b = tmp_path / "b"
     assert ckpt.list_checkpoints(run_b)[-1].name == expect
     info = json.loads((run_b / "run.json").read_text())
     assert info["status"] == "interrupted" and "--resume" in info["error"]
     assert not (run_b / "embeddings.npz").exists()
-    resumed = train(config(tmp_path, "b", data_file), resume=True)
+    resumed = train(config_nb("b"), resume=True)
+    assert (final_state(run_b)["neighbours"] is not None) == (neighbours > 0)
     assert_same_history(final_state(tmp_path / "a")["history"], final_state(run_b)["history"])
     assert json.loads((run_b / "run.json").read_text())["status"] == "complete"
     np.testing.assert_allclose(resumed.embeddings["z"], reference.embeddings["z"], atol=1e-6)

@@ -26,7 +26,7 @@ def nearest_anchor_loss(dist: torch.Tensor) -> torch.Tensor:
     return dist.min(1).values.mean()
 
 
-def balanced_assignment(dist: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+def balanced_assignment(dist: torch.Tensor, epsilon: float = 0.05, iterations: int = 100) -> torch.Tensor:
     """Equipartitioned hard labels c: (N,) int64 from distances dist: (N, m) (no gradient).
 
     Sinkhorn-Knopp on Q_ik proportional to exp(-D_ik / (epsilon * mean(D))): alternately rescale Q so

@@ -99,6 +99,10 @@ class Trainer:
         if len(self.train_index) == 0:
             raise NebulaError(f"{self.source}: the train split is empty (expected at least 2 training samples)")
         self.generator = torch.Generator().manual_seed(self.tc.seed)
+        #: (n_train, k) global indices of each training sample's k nearest training latents (or None)
+        self.neighbours: torch.Tensor | None = None
+        self._train_row = torch.full((len(self.x),), -1, dtype=torch.long, device=self.device)
+        self._train_row[self.train_index] = torch.arange(len(self.train_index), device=self.device)
         groups = model.param_groups(self.tc.lr, self.tc.weight_decay) if hasattr(model, "param_groups") else [
             {"params": list(model.parameters()), "lr": self.tc.lr, "weight_decay": self.tc.weight_decay}]
         decoupled = self.tc.weight_decay > 0 or any(g.get("weight_decay", 0) > 0 for g in groups)  # AdamW when any group decays
@@ -157,8 +161,13 @@ class Trainer:
         batches = [perm[i : i + b] for i in range(0, len(perm), b)]
         return [bt for bt in batches if len(bt) >= 2 * self.world_size] or batches
 
-    def make_batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    def make_batch(self, index: torch.Tensor, epoch: int = 0, step: int = 0) -> dict[str, torch.Tensor]:
         batch = {"x": self.x[index], "index": index}
+        if self.neighbours is not None:
+            # one of each sample's k neighbours, drawn from (seed, epoch, step) so a resume is exact
+            g = torch.Generator().manual_seed((self.tc.seed * 100003 + epoch) * 100003 + step)
+            pick = torch.randint(0, self.neighbours.shape[1], (len(index),), generator=g).to(self.device)
+            batch["x_nb"] = self.x[self.neighbours[self._train_row[index], pick]]
         if self.target is not None:
             batch["target"] = self.target[index]
         if self.y is not None:
@@ -175,6 +184,20 @@ class Trainer:
         out = [self.model.embed(self.x[index[i : i + batch_size]]) for i in range(0, len(index), batch_size)]
         self.model.train(was)
         return torch.cat(out).float()
+
+    @torch.no_grad()
+    def mine_neighbours(self, k: int, chunk: int = 1024) -> torch.Tensor:
+        """(n_train, k) global indices of the k nearest other training samples by squared distance of mu."""
+        mu = self.embed(self.train_index)
+        sq = mu.pow(2).sum(1)
+        k = min(k, len(mu) - 1)
+        out = []
+        for i in range(0, len(mu), chunk):
+            d = sq[i : i + chunk, None] + sq[None, :] - 2.0 * mu[i : i + chunk] @ mu.T
+            rows = torch.arange(i, min(i + chunk, len(mu)), device=mu.device)
+            d[rows - i, rows] = float("inf")  # never its own neighbour
+            out.append(d.topk(k, dim=1, largest=False).indices)
+        return self.train_index[torch.cat(out)]
 
     # ------------------------------------------------------------------ checkpoints
     def _rng_state(self) -> dict[str, Any]:
@@ -237,6 +260,7 @@ class Trainer:
             "history": [dict(r) for r in self.history.rows],
             "messages": list(self.history.messages),
             "partial": partial or {},
+            "neighbours": self.neighbours.cpu() if self.neighbours is not None else None,
         }
 
     def resume(self) -> bool:
@@ -264,6 +288,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self._set_rng_state(state)
+        nb = state.get("neighbours")
+        self.neighbours = nb.to(self.device) if nb is not None else None
         self.history.rows = [dict(r) for r in state["history"]]
         self.history.messages = list(state.get("messages", []))
         self.start_epoch = int(state["epochs_done"])
@@ -353,6 +379,8 @@ class Trainer:
                 self.log(msg)
                 self.history.messages.append(msg)
                 distributed.broadcast_module(model)  # rank 0's placement wins (identical in exact arithmetic)
+            k = model.neighbour_views() if hasattr(model, "neighbour_views") else 0
+            self.neighbours = self.mine_neighbours(k) if k > 0 and len(self.train_index) > 1 else None
         sums: dict[str, torch.Tensor] = {k: v.to(self.device) for k, v in partial["sums"].items()} if partial else {}
         reseeded = int(partial["reseeded"]) if partial else 0
         batches = self.epoch_batches(epoch)
@@ -362,7 +390,7 @@ class Trainer:
             index = distributed.shard_batch(batches[step], self.rank, self.world_size)
             info = StepInfo(epoch=epoch, step=step, steps_per_epoch=self.steps_per_epoch)
             with self._autocast():
-                out = self.forward_model(self.make_batch(index), info)
+                out = self.forward_model(self.make_batch(index, epoch, step), info)
             stop = self._check_step(out, epoch, step)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
