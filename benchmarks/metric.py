@@ -91,7 +91,7 @@ def step_fn(method: str, form: str, n: int):
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = common.machine_info()
     print(common.header("B1 metric losses", started), flush=True)
-    budget = min(args.max_gb * common.GB, 0.5 * common.mem_available_bytes())
+    budget = min(args.max_gb * common.GB, args.mem_fraction * common.mem_available_bytes())
     rows: list[dict[str, Any]] = []
     last: dict[tuple[str, str], dict[str, Any]] = {}
     for n in args.sizes:
@@ -223,6 +223,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--budget-s", type=float, default=20.0, help="time budget per case for the measured repeats")
     p.add_argument("--max-gb", type=float, default=4.0, help="never run a case predicted to need more (GB)")
+    p.add_argument("--mem-fraction", type=float, default=0.5,
+                   help="never run a case predicted to need more than this fraction of the free memory")
     p.add_argument("--no-rss", dest="rss", action="store_false", help="skip the fresh-process RSS probes")
 
 

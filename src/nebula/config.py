@@ -91,6 +91,7 @@ class LossConfig:
     pseudo_labels: str = "nearest"
     prior: str = "standard"
     neighbours: int = 0
+    neighbour_space: str = "latent"
     balance_epsilon: float = 0.05
     reseed_dead: bool = True
     dead_after: int = 200
@@ -286,6 +287,8 @@ class Config:
              f"loss.pseudo_labels must be nearest or balanced, found {lc.pseudo_labels!r}"),
             (lc.prior in ("standard", "anchors"), f"loss.prior must be standard or anchors, found {lc.prior!r}"),
             (lc.neighbours >= 0, f"loss.neighbours must be >= 0, found {lc.neighbours}"),
+            (lc.neighbour_space in ("latent", "input"),
+             f"loss.neighbour_space must be latent or input, found {lc.neighbour_space!r}"),
             (lc.balance_epsilon > 0, f"loss.balance_epsilon must be > 0, found {lc.balance_epsilon}"),
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),

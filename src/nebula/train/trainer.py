@@ -186,9 +186,13 @@ class Trainer:
         return torch.cat(out).float()
 
     @torch.no_grad()
-    def mine_neighbours(self, k: int, chunk: int = 1024) -> torch.Tensor:
-        """(n_train, k) global indices of the k nearest other training samples by squared distance of mu."""
-        mu = self.embed(self.train_index)
+    def mine_neighbours(self, k: int, chunk: int = 1024, space: str = "latent") -> torch.Tensor:
+        """(n_train, k) global indices of the k nearest other training samples by squared distance of mu
+        (``space`` latent) or of the flattened inputs (``input``)."""
+        if space == "input":
+            mu = self.x[self.train_index].flatten(1).float()
+        else:
+            mu = self.embed(self.train_index)
         sq = mu.pow(2).sum(1)
         k = min(k, len(mu) - 1)
         out = []
@@ -380,7 +384,10 @@ class Trainer:
                 self.history.messages.append(msg)
                 distributed.broadcast_module(model)  # rank 0's placement wins (identical in exact arithmetic)
             k = model.neighbour_views() if hasattr(model, "neighbour_views") else 0
-            self.neighbours = self.mine_neighbours(k) if k > 0 and len(self.train_index) > 1 else None
+            if k <= 0 or len(self.train_index) < 2:
+                self.neighbours = None
+            elif self.neighbours is None or self.cfg.loss.neighbour_space == "latent":
+                self.neighbours = self.mine_neighbours(k, space=self.cfg.loss.neighbour_space)
         sums: dict[str, torch.Tensor] = {k: v.to(self.device) for k, v in partial["sums"].items()} if partial else {}
         reseeded = int(partial["reseeded"]) if partial else 0
         batches = self.epoch_batches(epoch)
