@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           "memory_method": "tensor_peak_bytes: torch.profiler allocation events (live tensor bytes, "
                                            "peak above start); rss_delta_bytes: ru_maxrss delta of one call in a fresh process"},
                "rows": rows, "equality": checks, "ratios": ratios}
-    path = common.write_result("metric", payload, started)
+    path = common.write_result(args.result_name, payload, started)
     print(f"wrote {path}")
     return payload
 
@@ -225,6 +225,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-gb", type=float, default=4.0, help="never run a case predicted to need more (GB)")
     p.add_argument("--mem-fraction", type=float, default=0.5,
                    help="never run a case predicted to need more than this fraction of the free memory")
+    p.add_argument("--result-name", default="metric", help="write benchmarks/results/<name>.json")
     p.add_argument("--no-rss", dest="rss", action="store_false", help="skip the fresh-process RSS probes")
 
 

@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           "feature": FEATURE, "hidden": [512, 256, 128], "lr": LR, "warmup_epochs": args.warmup,
                           "rounds": args.repeats, "flops_per_sample": flops},
                "matmul_gflops": peak, "rows": rows, "ratios": ratios}
-    path = common.write_result("training", payload, started)
+    path = common.write_result(args.result_name, payload, started)
     print(f"wrote {path}")
     return payload
 
@@ -257,6 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=1, help="unmeasured epochs per system")
     p.add_argument("--repeats", type=int, default=5, help="measured rounds (one epoch of every system each)")
+    p.add_argument("--result-name", default="training", help="write benchmarks/results/<name>.json")
 
 
 def main(argv: list[str] | None = None) -> None:
