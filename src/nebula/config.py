@@ -107,7 +107,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_schedule: str = "cosine"
     pretrain_epochs: int = 10
-    anchor_init: str = "kmeans"
+    anchor_init: str = "auto"
     seed: int = 0
     device: str = "auto"
     grad_clip: float = 0.0
@@ -293,7 +293,8 @@ class Config:
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),
             (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),
-            (t.anchor_init in ("kmeans", "random"), f"train.anchor_init must be kmeans or random, found {t.anchor_init!r}"),
+            (t.anchor_init in ("auto", "kmeans", "random", "tsne"),
+             f"train.anchor_init must be auto, kmeans, random or tsne, found {t.anchor_init!r}"),
             (t.lr_schedule in ("cosine", "constant"), f"train.lr_schedule must be cosine or constant, found {t.lr_schedule!r}"),
             (t.pretrain_epochs >= 0, f"train.pretrain_epochs must be >= 0, found {t.pretrain_epochs}"),
             (t.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), found {t.grad_clip}"),

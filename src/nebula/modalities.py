@@ -24,6 +24,8 @@ class Modality:
     configure: Callable[[Any, dict[str, Any]], None] | None = None
     #: builds the training-time input augmentation from ``data.augment`` and the input shape (or None)
     augment: Callable[[dict[str, Any] | None, tuple[int, ...]], Any] | None = None
+    #: anchor placement for ``train.anchor_init = auto`` (nebula.latent.placement)
+    anchor_init: str = "kmeans"
 
 
 MODALITIES: dict[str, Modality] = {}
@@ -40,7 +42,8 @@ def _image_augment(options: dict[str, Any] | None, input_shape: tuple[int, ...])
     return build_image_augment(options, input_shape)
 
 
-register_modality(Modality("image", encoder="mlp", decoder="auto", reconstruction="bce", augment=_image_augment))
+register_modality(Modality("image", encoder="mlp", decoder="auto", reconstruction="bce", augment=_image_augment,
+                           anchor_init="tsne"))
 
 
 def resolve_architecture(modality: str, arch: str, decoder: str, reconstruction: str) -> tuple[str, str, str]:
@@ -55,6 +58,14 @@ def resolve_architecture(modality: str, arch: str, decoder: str, reconstruction:
         dec = decoder
     rec = spec.reconstruction if reconstruction == "auto" else reconstruction
     return enc, dec, rec
+
+
+def resolve_anchor_init(modality: str, anchor_init: str) -> str:
+    """``train.anchor_init`` with ``auto`` resolved to the modality's default."""
+    if anchor_init != "auto":
+        return anchor_init
+    spec = MODALITIES.get(modality)
+    return spec.anchor_init if spec is not None else "kmeans"
 
 
 def configure_model(model_cfg: Any, modality: str, meta: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ Total loss (METHODS.md section 1, weights from :class:`~nebula.config.LossConfig
 with beta_t the warmed-up KL weight, L_anchor = L_near, L_neb or L_near + w_rep L_neb, and L_metric
 one of the -r orders on nearest-anchor pseudo-labels (true labels with ``loss.supervised``). The
 anchor and metric terms start after ``train.pretrain_epochs`` epochs, when the trainer asks the model
-to place its anchors (k-means on the training latents, or random).
+to place its anchors (``train.anchor_init``: t-SNE of the inputs for images, k-means on the
+latents, or random; :mod:`nebula.latent.placement`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -29,8 +29,9 @@ from nebula.latent.gaussian import (
     warmup_weight,
 )
 from nebula.latent.metric import PseudoLabelMetricLoss, anchor_pull_loss
+from nebula.latent.placement import place_anchors
 from nebula.losses import get_reconstruction
-from nebula.modalities import build_augment, resolve_architecture
+from nebula.modalities import build_augment, resolve_anchor_init, resolve_architecture
 from nebula.nn import build_decoder, build_encoder
 
 
@@ -93,6 +94,7 @@ class NebulaCoder(nn.Module):
         m, lc = cfg.model, cfg.loss
         enc_name, dec_name, rec_name = resolve_architecture(modality, m.arch, m.decoder, lc.reconstruction)
         self.architecture = {"encoder": enc_name, "decoder": dec_name, "reconstruction": rec_name}
+        self.anchor_init = resolve_anchor_init(modality, cfg.train.anchor_init)
         self.augment = build_augment(modality, cfg.data.augment, input_shape)
         self.encoder = build_encoder(enc_name, input_shape, m)
         head = GaussianHead if m.variational else DeterministicHead
@@ -232,31 +234,23 @@ class NebulaCoder(nn.Module):
             groups.append({"params": anchor_params, "lr": lr, "weight_decay": 0.0, "name": "anchors"})
         return groups
 
-    def on_epoch_start(self, epoch: int, embed_train: Callable[[], torch.Tensor], generator: torch.Generator) -> str | None:
+    def on_epoch_start(self, epoch: int, embed_train: Callable[[], torch.Tensor], generator: torch.Generator,
+                       train_inputs: Callable[[], torch.Tensor] | None = None) -> str | None:
         """Place the anchors when the warm-up ends; returns a message for the log, or None."""
         if self.anchors is None or bool(self.anchors_ready) or epoch < self.cfg.train.pretrain_epochs:
             return None
         mu = embed_train()
-        self.init_anchors(mu, generator)
+        inputs = train_inputs() if train_inputs is not None and self.anchor_init == "tsne" else None
+        how = self.init_anchors(mu, generator, inputs)
         self.anchors_ready.fill_(True)
-        return f"anchors placed by {self.cfg.train.anchor_init} on {len(mu)} training latents at epoch {epoch}"
+        return f"anchors placed at epoch {epoch}: {how}"
 
     @torch.no_grad()
-    def init_anchors(self, mu: torch.Tensor, generator: torch.Generator) -> None:
-        """k-means (scikit-learn, n_init=10) or random training latents as the m anchors."""
-        m = self.anchors.num_anchors
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        if self.cfg.train.anchor_init == "kmeans" and len(mu) >= m:
-            from sklearn.cluster import KMeans
-
-            km = KMeans(n_clusters=m, n_init=10, random_state=seed).fit(mu.double().cpu().numpy())
-            centres = torch.from_numpy(km.cluster_centers_.astype(np.float32))
-        else:
-            idx = torch.randperm(len(mu), generator=generator)[:m]
-            centres = mu[idx]
-            if len(centres) < m:
-                centres = torch.cat([centres, torch.randn(m - len(centres), mu.shape[1], generator=generator)])
+    def init_anchors(self, mu: torch.Tensor, generator: torch.Generator, inputs: torch.Tensor | None = None) -> str:
+        """Place the m anchors by ``self.anchor_init`` (see :mod:`nebula.latent.placement`); returns how."""
+        centres, how = place_anchors(self.anchor_init, mu, self.anchors.num_anchors, generator, inputs)
         self.anchors.set_anchors(centres)
+        return how
 
     def after_step(self) -> int:
         """Dead-anchor bookkeeping after an optimiser step; returns the number of anchors re-seeded."""

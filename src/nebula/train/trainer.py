@@ -2,7 +2,7 @@
 
 It knows nothing of modalities or latent methods: a model is any ``nn.Module`` whose
 ``forward(batch, info)`` returns an object with ``loss`` (scalar) and ``terms`` (name -> scalar), and
-which may define the hooks ``param_groups(lr, wd)``, ``on_epoch_start(epoch, embed_train, generator)``
+which may define the hooks ``param_groups(lr, wd)``, ``on_epoch_start(epoch, embed_train, generator, train_inputs)``
 and ``after_step()``.
 """
 
@@ -378,7 +378,8 @@ class Trainer:
             self._resume_step, self._resume_partial = 0, None
         t0 = time.perf_counter() - (float(partial["seconds"]) if partial else 0.0)
         if skip == 0 and hasattr(model, "on_epoch_start"):
-            msg = model.on_epoch_start(epoch, lambda: self.embed(self.train_index), self.generator)
+            msg = model.on_epoch_start(epoch, lambda: self.embed(self.train_index), self.generator,
+                                       lambda: self.x[self.train_index])
             if msg:
                 self.log(msg)
                 self.history.messages.append(msg)
