@@ -70,6 +70,11 @@ class LossConfig:
     evaluation assigns) or ``z`` (the sample, as in the paper). ``view_consistency`` (with input
     augmentation) encodes the clean input too and labels both views with the clean view's nearest
     anchor, so the anchor and metric terms pull augmented latents to the clean latent's anchor.
+    ``pseudo_labels``: ``nearest`` anchor, or ``balanced`` (equipartitioned by Sinkhorn with temperature
+    ``balance_epsilon`` times the mean distance). ``prior``: ``standard`` N(0, I), or ``anchors``: the KL
+    is taken to N(a_c, I) with c the nearest anchor. ``neighbours`` k > 0 adds one of each sample's k
+    nearest training samples (mined each epoch in the ``neighbour_space``, latent or input) as a further
+    view labelled by the sample's pseudo-label. These three are off by default (docs/clustering.md).
     """
 
     reconstruction: str = "auto"
@@ -99,7 +104,13 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation, schedule, device and output options."""
+    """Optimisation, schedule, device and output options.
+
+    ``pretrain_epochs`` epochs train without the anchor terms; then the anchors are placed by
+    ``anchor_init``: ``kmeans`` on the training latents, ``random`` training latents, ``tsne`` (latent
+    means of a k-means partition of a t-SNE map of the training inputs) or ``auto`` (the modality's
+    choice: tsne for images, kmeans otherwise); see :mod:`nebula.latent.placement`.
+    """
 
     epochs: int = 100
     batch_size: int = 256
