@@ -91,11 +91,11 @@ def test_neighbour_batches_join_the_anchor_terms_as_a_view():
     cfg.model.num_anchors, cfg.model.latent_dim, cfg.train.pretrain_epochs = 3, 2, 0
     cfg.loss.neighbours, cfg.data.augment = 5, {}
     model = NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
-    assert model.neighbour_views() == 5
+    assert model.neighbour_views() == (5, "latent")
     x = torch.rand(8, 1, 8, 8)
     plain = model({"x": x}).terms["near"]
     with_self = model({"x": x, "x_nb": x}).terms["near"]  # a neighbour identical to the sample changes nothing
     torch.testing.assert_close(plain, with_self)
     assert model._last[0].shape == (16, 2)
     cfg.loss.neighbours = 0
-    assert model.neighbour_views() == 0
+    assert model.neighbour_views() == (0, "latent")

@@ -212,9 +212,12 @@ class NebulaCoder(nn.Module):
             total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
         return ModelOutput(loss=total, terms=terms, z=z, mu=mu, output=output, assign=assign)
 
-    def neighbour_views(self) -> int:
-        """k for the trainer's neighbour mining (``loss.neighbours``) once the anchor terms are on, else 0."""
-        return int(self.cfg.loss.neighbours) if self.anchors is not None and bool(self.anchors_ready) else 0
+    def neighbour_views(self) -> tuple[int, str]:
+        """(k, space) for the trainer's neighbour mining (``loss.neighbours``, ``loss.neighbour_space``);
+        k = 0 until the anchor terms are on."""
+        lc = self.cfg.loss
+        k = int(lc.neighbours) if self.anchors is not None and bool(self.anchors_ready) else 0
+        return k, lc.neighbour_space
 
     def _pseudo_labels(self, dist: torch.Tensor) -> torch.Tensor:
         """(N,) pseudo-labels from (N, m) distances: nearest anchor, or equipartitioned (``balanced``)."""

@@ -2,8 +2,9 @@
 
 It knows nothing of modalities or latent methods: a model is any ``nn.Module`` whose
 ``forward(batch, info)`` returns an object with ``loss`` (scalar) and ``terms`` (name -> scalar), and
-which may define the hooks ``param_groups(lr, wd)``, ``on_epoch_start(epoch, embed_train, generator, train_inputs)``
-and ``after_step()``.
+which may define the hooks ``param_groups(lr, wd)``, ``on_epoch_start(epoch, embed_train, generator, train_inputs)``,
+``neighbour_views() -> (k, space)`` (batches then carry ``x_nb``, one of each sample's k nearest training
+samples) and ``after_step()``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tqdm.auto import tqdm
 from nebula.config import Config
 from nebula.data.base import NebulaDataset
 from nebula.errors import NebulaError
+from nebula.latent.anchors import squared_distances
 from nebula.models import StepInfo
 from nebula.train import checkpoint as ckpt
 from nebula.train import distributed
@@ -188,17 +190,13 @@ class Trainer:
     @torch.no_grad()
     def mine_neighbours(self, k: int, chunk: int = 1024, space: str = "latent") -> torch.Tensor:
         """(n_train, k) global indices of the k nearest other training samples by squared distance of mu
-        (``space`` latent) or of the flattened inputs (``input``)."""
-        if space == "input":
-            mu = self.x[self.train_index].flatten(1).float()
-        else:
-            mu = self.embed(self.train_index)
-        sq = mu.pow(2).sum(1)
-        k = min(k, len(mu) - 1)
+        (``space`` latent) or of the flattened inputs (``input``), chunk x n_train distances at a time."""
+        feats = self.x[self.train_index].flatten(1).float() if space == "input" else self.embed(self.train_index)
+        k = min(k, len(feats) - 1)
         out = []
-        for i in range(0, len(mu), chunk):
-            d = sq[i : i + chunk, None] + sq[None, :] - 2.0 * mu[i : i + chunk] @ mu.T
-            rows = torch.arange(i, min(i + chunk, len(mu)), device=mu.device)
+        for i in range(0, len(feats), chunk):
+            d = squared_distances(feats[i : i + chunk], feats)
+            rows = torch.arange(i, min(i + chunk, len(feats)), device=feats.device)
             d[rows - i, rows] = float("inf")  # never its own neighbour
             out.append(d.topk(k, dim=1, largest=False).indices)
         return self.train_index[torch.cat(out)]
@@ -384,11 +382,11 @@ class Trainer:
                 self.log(msg)
                 self.history.messages.append(msg)
                 distributed.broadcast_module(model)  # rank 0's placement wins (identical in exact arithmetic)
-            k = model.neighbour_views() if hasattr(model, "neighbour_views") else 0
+            k, space = model.neighbour_views() if hasattr(model, "neighbour_views") else (0, "latent")
             if k <= 0 or len(self.train_index) < 2:
                 self.neighbours = None
-            elif self.neighbours is None or self.cfg.loss.neighbour_space == "latent":
-                self.neighbours = self.mine_neighbours(k, space=self.cfg.loss.neighbour_space)
+            elif self.neighbours is None or space == "latent":  # input-space neighbours never change
+                self.neighbours = self.mine_neighbours(k, space=space)
         sums: dict[str, torch.Tensor] = {k: v.to(self.device) for k, v in partial["sums"].items()} if partial else {}
         reseeded = int(partial["reseeded"]) if partial else 0
         batches = self.epoch_batches(epoch)
