@@ -240,7 +240,9 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
             info["error"] = str(exc) or type(exc).__name__
             ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
         raise
-    info["train_seconds"] = time.perf_counter() - t_train
+    # over every session of a resumed run; this process's share separately
+    info["session_train_seconds"] = time.perf_counter() - t_train
+    info["train_seconds"] = trainer.resumed_seconds + info["session_train_seconds"]
     if not ctx.is_main:
         return Run(config=cfg, model=model, run_dir=run_dir, dataset=ds, info=info)
     emb = compute_embeddings(model, ds, trainer.device)

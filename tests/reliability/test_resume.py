@@ -103,7 +103,12 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path, data_file, m
     resumed = train(config_nb("b"), resume=True)
     assert (final_state(run_b)["neighbours"] is not None) == (neighbours > 0)
     assert_same_history(final_state(tmp_path / "a")["history"], final_state(run_b)["history"])
-    assert json.loads((run_b / "run.json").read_text())["status"] == "complete"
+    info = json.loads((run_b / "run.json").read_text())
+    assert info["status"] == "complete"
+    # the resumed run's training time covers both sessions (the epochs' own seconds add up to it)
+    epoch_seconds = sum(r["seconds"] for r in final_state(run_b)["history"])
+    assert info["train_seconds"] > info["session_train_seconds"]
+    assert info["train_seconds"] >= epoch_seconds
     np.testing.assert_allclose(resumed.embeddings["z"], reference.embeddings["z"], atol=1e-6)
     assert (run_b / "metrics.csv").read_text().count("\n") == 5
     saved = Config.from_dict(yaml.safe_load(final_state(run_b)["config"]))

@@ -101,6 +101,8 @@ class Trainer:
         if len(self.train_index) == 0:
             raise NebulaError(f"{self.source}: the train split is empty (expected at least 2 training samples)")
         self.generator = torch.Generator().manual_seed(self.tc.seed)
+        #: training seconds spent before a resume (finished epochs + the interrupted epoch's part)
+        self.resumed_seconds = 0.0
         #: (n_train, k) global indices of each training sample's k nearest training latents (or None)
         self.neighbours: torch.Tensor | None = None
         self._train_row = torch.full((len(self.x),), -1, dtype=torch.long, device=self.device)
@@ -297,6 +299,8 @@ class Trainer:
         self.start_epoch = int(state["epochs_done"])
         self._resume_step = int(state["step"])
         self._resume_partial = state["partial"] if self._resume_step else None
+        self.resumed_seconds = sum(float(r.get("seconds", 0.0)) for r in self.history.rows) + (
+            float(self._resume_partial["seconds"]) if self._resume_partial else 0.0)
         self._rewrite_metrics()
         at = f"epoch {self.start_epoch + 1}, step {self._resume_step + 1}" if self._resume_step else f"epoch {self.start_epoch + 1}"
         self.notify(f"resumed from {Path(state['path']).name}: continuing at {at} of {self.tc.epochs}")
