@@ -550,10 +550,15 @@ def read_files(files: Sequence[Path], mesh_points: int, seed: int) -> list[np.nd
     return np.stack(clouds) if len(sizes) == 1 else clouds
 
 
-def _load_folder(path: Path, num_points: int = 1024, mesh_points: int = 4096, seed: int = 0, **options: Any) -> NebulaDataset:
+def load_cloud_folder(path: Path, build: Any = None, num_points: int = 1024, mesh_points: int = 4096, seed: int = 0,
+                      **options: Any) -> NebulaDataset:
+    """A class-folder tree of point files (ModelNet layout or plain) read into clouds and turned into a
+    dataset by ``build(clouds, y, split, source, class_names=, num_points=, seed=, **options)``
+    (default :func:`points_dataset`; the voxel loaders pass their voxeliser)."""
     files, y, split, classes = scan_folder(path, POINT_SUFFIXES)
     clouds = read_files(files, mesh_points, seed)
-    ds = points_dataset(clouds, y, split, str(path), class_names=classes, num_points=num_points, seed=seed, **options)
+    build = points_dataset if build is None else build
+    ds = build(clouds, y, split, str(path), class_names=classes, num_points=num_points, seed=seed, **options)
     ds.meta.update(name=path.name, files=len(files))
     return ds
 
@@ -565,13 +570,13 @@ def load_modelnet(path: Path, **options: Any) -> NebulaDataset:
     Options: num_points (1024), sampling (random|fps), normalize (true), rotate (false), jitter (0),
     up_axis (z), task (reconstruct|complete), missing ([0.25, 0.5]), mesh_points (4096), seed (0).
     """
-    return _load_folder(path, **options)
+    return load_cloud_folder(path, **options)
 
 
 @register_format("point-folder", "points", class_folder_root, priority=3)
 def load_point_folder(path: Path, **options: Any) -> NebulaDataset:
     """Plain class folders ``root/<class>/<file>`` of point files; labels in sorted folder order."""
-    return _load_folder(path, **options)
+    return load_cloud_folder(path, **options)
 
 
 def _is_point_file(path: Path) -> bool:

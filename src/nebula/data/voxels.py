@@ -26,11 +26,10 @@ import torch.nn.functional as F
 from nebula.data import register_format
 from nebula.data.base import NebulaDataset, peek_array
 from nebula.data.points import (
-    POINT_SUFFIXES,
     class_folder_root,
+    load_cloud_folder,
     modelnet_root,
     prepare_clouds,
-    read_files,
     scan_folder,
 )
 from nebula.errors import DataError
@@ -269,25 +268,17 @@ def load_voxel_array(path: Path, **options: Any) -> NebulaDataset:
     return grids_dataset(x, y, split, str(path), **options)
 
 
-def _voxelised_folder(path: Path, num_points: int = 1024, mesh_points: int = 4096, seed: int = 0, **options: Any) -> NebulaDataset:
-    files, y, split, classes = scan_folder(path, POINT_SUFFIXES)
-    clouds = read_files(files, mesh_points, seed)
-    ds = clouds_to_voxels(clouds, y, split, str(path), class_names=classes, num_points=num_points, seed=seed, **options)
-    ds.meta.update(name=path.name, files=len(files))
-    return ds
-
-
 @register_format("modelnet-voxels", "voxels", lambda p: modelnet_root(p) is not None, priority=19)
 def load_modelnet_voxels(path: Path, **options: Any) -> NebulaDataset:
     """A ModelNet-layout point-cloud folder voxelised on load (options: resolution 32, dilate 1, and
     the point options of :func:`nebula.data.points.load_modelnet`)."""
-    return _voxelised_folder(path, **options)
+    return load_cloud_folder(path, build=clouds_to_voxels, **options)
 
 
 @register_format("point-folder-voxels", "voxels", class_folder_root, priority=2)
 def load_point_folder_voxels(path: Path, **options: Any) -> NebulaDataset:
     """Plain class folders of point files, voxelised on load."""
-    return _voxelised_folder(path, **options)
+    return load_cloud_folder(path, build=clouds_to_voxels, **options)
 
 
 def _resize(grid: np.ndarray, resolution: int, path: Path) -> np.ndarray:
