@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from nebula.config import Config
+from nebula.errors import ConfigError
 from nebula.latent.anchors import NebulaAnchors, balanced_assignment, nebula_gravitation_loss
 from nebula.latent.gaussian import (
     DeterministicHead,
@@ -266,7 +267,13 @@ class NebulaCoder(nn.Module):
 
 @register_model("nvc")
 def _build_nvc(cfg: Config, dataset) -> NebulaCoder:
-    return NebulaCoder(cfg, dataset.input_shape, dataset.target_shape, dataset.modality)
+    model = NebulaCoder(cfg, dataset.input_shape, dataset.target_shape, dataset.modality)
+    if model.anchors is not None and model.anchor_init == "tsne" and not dataset.x.is_floating_point():
+        # refused before training rather than when the anchors are placed
+        name = dataset.meta.get("name", "the data")
+        raise ConfigError(f"train.anchor_init=tsne needs real-valued inputs, {name} has {dataset.x.dtype} "
+                          "(e.g. token ids): use kmeans")
+    return model
 
 
 def _register_builtin() -> None:
