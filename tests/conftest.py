@@ -36,3 +36,12 @@ def tiny_images() -> tuple[np.ndarray, np.ndarray]:
         else:
             x[i, np.arange(8), np.arange(8)] = 255
     return x, y.astype(np.int64)
+
+
+@pytest.fixture
+def tiny_npz(tmp_path, tiny_images) -> Path:
+    """The tiny images saved as ``tiny.npz`` with arrays x and y (no split)."""
+    x, y = tiny_images
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    return path

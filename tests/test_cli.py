@@ -12,14 +12,6 @@ from nebula.cli import main
 from nebula.config import Config
 
 
-@pytest.fixture
-def tiny_npz(tmp_path, tiny_images):
-    x, y = tiny_images
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x=x, y=y)
-    return path
-
-
 def test_train_writes_complete_run_folder(tmp_path, tiny_npz, capsys):
     run = tmp_path / "run"
     code = main(["train", "--data", str(tiny_npz), "-v", "-m", "-r", "-1", "-o", str(run), "--anchors", "3",

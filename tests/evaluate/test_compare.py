@@ -26,14 +26,6 @@ TINY = ["--set", "model.hidden=[32]", "--set", "model.feature_dim=16", "--set", 
         "--threads", "1"]
 
 
-@pytest.fixture
-def tiny_npz(tmp_path, tiny_images):
-    x, y = tiny_images
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x=x, y=y)
-    return path
-
-
 def test_compare_end_to_end(tmp_path, tiny_npz, capsys):
     out = tmp_path / "cmp"
     code = main(["compare", "--data", str(tiny_npz), "--variants", "ae,tvae", "--seeds", "0,1",

@@ -124,21 +124,24 @@ def make_shapes(n_per_class: int = 100, num_points: int = 1024, classes: tuple[s
     return clouds.numpy(), np.concatenate(labels).astype(np.int64), list(classes)
 
 
+def _shapes_dataset(build: Any, name: str, n_per_class: int, num_points: int, classes: list[str] | None, noise: float,
+                    seed: int, **options: Any) -> NebulaDataset:
+    """Procedural shapes turned into a dataset by ``build`` (points_dataset or clouds_to_voxels)."""
+    clouds, y, names = make_shapes(n_per_class, num_points, tuple(classes or SHAPES), seed, noise)
+    ds = build(clouds, y, None, name, class_names=names, num_points=num_points, seed=seed, **options)
+    ds.meta["name"] = name
+    return ds
+
+
 @register_dataset("shapes")
 def load_shapes(n_per_class: int = 100, num_points: int = 1024, classes: list[str] | None = None, noise: float = 0.0,
                 seed: int = 0, **options: Any) -> NebulaDataset:
     """Procedural shapes as point clouds (N, num_points, 3), normalised to the unit sphere; no official split."""
-    clouds, y, names = make_shapes(n_per_class, num_points, tuple(classes or SHAPES), seed, noise)
-    ds = points_dataset(clouds, y, None, "shapes", class_names=names, num_points=num_points, seed=seed, **options)
-    ds.meta["name"] = "shapes"
-    return ds
+    return _shapes_dataset(points_dataset, "shapes", n_per_class, num_points, classes, noise, seed, **options)
 
 
 @register_dataset("shapes-voxels")
 def load_shapes_voxels(n_per_class: int = 100, num_points: int = 1024, classes: list[str] | None = None, noise: float = 0.0,
                        seed: int = 0, **options: Any) -> NebulaDataset:
     """Procedural shapes voxelised to (N, 1, R, R, R) occupancy (options resolution=32, dilate=1, task, ...)."""
-    clouds, y, names = make_shapes(n_per_class, num_points, tuple(classes or SHAPES), seed, noise)
-    ds = clouds_to_voxels(clouds, y, None, "shapes-voxels", class_names=names, num_points=num_points, seed=seed, **options)
-    ds.meta["name"] = "shapes-voxels"
-    return ds
+    return _shapes_dataset(clouds_to_voxels, "shapes-voxels", n_per_class, num_points, classes, noise, seed, **options)

@@ -223,15 +223,15 @@ def summarise(result: dict[str, Any]) -> dict[str, float]:
     for part in ("anchor", "kmeans"):
         scores = c.get(part) or {}
         for key, name in (("acc", "accuracy"), ("purity", "purity"), ("nmi", "nmi"), ("ari", "ari"), ("ami", "ami")):
-            s[f"{part}_{key}"] = _num(scores.get(name, nan))
+            s[f"{part}_{key}"] = as_float(scores.get(name, nan))
     for key in ("knn10", "knn1", "linear_probe"):
-        s[key] = _num(p.get(key, nan))
-    s["rec_test"] = _num((result.get("reconstruction") or {}).get("test_mean", nan))
-    s["dead_anchors"] = _num(a.get("dead", nan))
-    s["anchor_min_dist"] = _num(a.get("min_distance", nan))
-    s["anchor_spread"] = _num(a.get("mean_spread", nan))
-    s["offdiag_energy"] = _num((result.get("covariance") or {}).get("off_diagonal_energy_ratio", nan))
-    s["train_seconds"] = _num((result.get("training") or {}).get("train_seconds", nan))
+        s[key] = as_float(p.get(key, nan))
+    s["rec_test"] = as_float((result.get("reconstruction") or {}).get("test_mean", nan))
+    s["dead_anchors"] = as_float(a.get("dead", nan))
+    s["anchor_min_dist"] = as_float(a.get("min_distance", nan))
+    s["anchor_spread"] = as_float(a.get("mean_spread", nan))
+    s["offdiag_energy"] = as_float((result.get("covariance") or {}).get("off_diagonal_energy_ratio", nan))
+    s["train_seconds"] = as_float((result.get("training") or {}).get("train_seconds", nan))
     for name, values in (result.get("plugins") or {}).items():
         for k, v in (values or {}).items():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -239,7 +239,8 @@ def summarise(result: dict[str, Any]) -> dict[str, float]:
     return s
 
 
-def _num(v: Any) -> float:
+def as_float(v: Any) -> float:
+    """float(v), or NaN for None and values that are not numbers (summary tables, CSV cells)."""
     try:
         return float(v) if v is not None else float("nan")
     except (TypeError, ValueError):

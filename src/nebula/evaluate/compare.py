@@ -34,7 +34,7 @@ import torch
 
 from nebula.config import VARIANTS, Config
 from nebula.errors import ConfigError
-from nebula.evaluate import SUMMARY_COLUMNS, evaluate, load_embeddings, read_metrics_csv
+from nebula.evaluate import SUMMARY_COLUMNS, as_float, evaluate, load_embeddings, read_metrics_csv
 from nebula.evaluate import metrics as M
 from nebula.evaluate.plots import latent_scatter, renderer_for
 from nebula.evaluate.probes import probe_scores
@@ -228,7 +228,7 @@ def train_and_evaluate(cfg: Config, dataset: Any, overwrite: bool) -> dict[str, 
     run = train(cfg, dataset=dataset, overwrite=overwrite, figures=False)
     t1 = time.perf_counter()
     result = evaluate(run.run_dir, run=run, dataset=dataset)
-    return {"summary": {k: _float(v) for k, v in result["summary"].items()}, "parameters": run.info.get("parameters"),
+    return {"summary": {k: as_float(v) for k, v in result["summary"].items()}, "parameters": run.info.get("parameters"),
             "train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1}
 
 
@@ -289,15 +289,8 @@ def baseline_rows(dataset: Any, seeds: Sequence[int], pca_dim: int, n_init: int 
 
 
 # --------------------------------------------------------------------------- tables
-def _float(v: Any) -> float:
-    try:
-        return float(v) if v is not None else float("nan")
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def _fmt(v: Any, digits: int = 3) -> str:
-    v = _float(v)
+    v = as_float(v)
     return "-" if not math.isfinite(v) else f"{v:.{digits}f}"
 
 
@@ -329,7 +322,7 @@ def read_results_csv(path: str | Path) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"variant": r["variant"], "kind": r["kind"], "seed": int(r["seed"])}
         for k, v in r.items():
             if k not in row:
-                row[k] = _float(v) if v != "" else float("nan")
+                row[k] = as_float(v) if v != "" else float("nan")
         out.append(row)
     return out
 
@@ -346,7 +339,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, tupl
     for name, kind in names:
         stats = {}
         for k in keys:
-            vals = np.array([_float(r.get(k)) for r in rows if r["variant"] == name and r["kind"] == kind])
+            vals = np.array([as_float(r.get(k)) for r in rows if r["variant"] == name and r["kind"] == kind])
             vals = vals[np.isfinite(vals)]
             if len(vals):
                 stats[k] = (float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0, len(vals))
