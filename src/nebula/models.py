@@ -181,26 +181,29 @@ class NebulaCoder(nn.Module):
                 zg = torch.cat([zg, self.gather(self.encode(x_nb)[1])])
                 views += 1
             dist_g = self.anchors.distances(zg)
+            nearest = dist_g.detach().argmin(1)  # every view's own nearest anchor
             if lc.supervised:
                 if "y" not in batch:
                     raise ValueError("loss.supervised needs labelled data")
                 labels = self.gather(batch["y"]).repeat(views)
-            else:
-                labels = self._pseudo_labels(dist_g[: len(zg) // views]).repeat(views)
+            elif lc.pseudo_labels == "balanced":
+                labels = balanced_assignment(dist_g[: len(zg) // views], lc.balance_epsilon).repeat(views)
+            else:  # the first (clean) view's nearest anchor labels every view
+                labels = nearest[: len(zg) // views].repeat(views) if views > 1 else nearest
             assign = labels
             anchor_terms = []
             if lc.anchor_loss in ("nearest", "both"):
                 # mean_i D_{i, c_i}: equal to mean_i min_k D_ik when c are the nearest-anchor labels
-                terms["near"] = anchor_pull_loss(dist_g, dist_g.detach().argmin(1) if lc.supervised else labels)
+                terms["near"] = anchor_pull_loss(dist_g, nearest if lc.supervised else labels)
                 anchor_terms.append(terms["near"])
             if lc.anchor_loss in ("nebula", "both"):
-                terms["neb"] = nebula_gravitation_loss(dist_g, dist_g.detach().argmin(1), self.anchors.anchors, lc.repulsion_distance)
+                terms["neb"] = nebula_gravitation_loss(dist_g, nearest, self.anchors.anchors, lc.repulsion_distance)
                 anchor_terms.append(terms["neb"] * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0))
             total = total + lc.anchor_weight * sum(anchor_terms)
             if self.metric is not None:
                 terms["metric"] = self.metric(zg, labels, dist_g)
                 total = total + lc.metric_weight * terms["metric"]
-            self._last = (zg.detach(), dist_g.detach())
+            self._last = (zg.detach(), dist_g.detach(), nearest)
             if lc.prior == "anchors" and log_sigma is not None:
                 # prior N(a_c, I) with c the (clean) posterior mean's nearest anchor
                 ref = mu if mu_clean is None else mu_clean
@@ -219,13 +222,6 @@ class NebulaCoder(nn.Module):
         lc = self.cfg.loss
         k = int(lc.neighbours) if self.anchors is not None and bool(self.anchors_ready) else 0
         return k, lc.neighbour_space
-
-    def _pseudo_labels(self, dist: torch.Tensor) -> torch.Tensor:
-        """(N,) pseudo-labels from (N, m) distances: nearest anchor, or equipartitioned (``balanced``)."""
-        lc = self.cfg.loss
-        if lc.pseudo_labels == "balanced":
-            return balanced_assignment(dist, lc.balance_epsilon)
-        return dist.detach().argmin(1)
 
     # ------------------------------------------------------------------ trainer hooks
     def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
@@ -260,9 +256,9 @@ class NebulaCoder(nn.Module):
         """Dead-anchor bookkeeping after an optimiser step; returns the number of anchors re-seeded."""
         if self.anchors is None or not hasattr(self, "_last"):
             return 0
-        z, dist = self._last
+        z, dist, nearest = self._last
         del self._last
-        return self.anchors.update_usage(z, dist)
+        return self.anchors.update_usage(z, dist, nearest)
 
 
 @register_model("nvc")

@@ -42,15 +42,16 @@ class Scripted(nn.Module):
         return self.lin(x.flatten(1))
 
 
-@pytest.mark.parametrize("kind, names", [("loss", "loss term(s) boom"), ("grad", "gradient of lin.bias")])
-def test_non_finite_stops_with_term_and_step(tmp_path, kind, names):
+@pytest.mark.parametrize("kind, step, names", [("loss", 1, "loss term(s) boom"), ("grad", 1, "gradient of lin.bias"),
+                                                ("grad", 2, "gradient of lin.bias")])  # step 2: the epoch's last
+def test_non_finite_stops_with_term_and_step(tmp_path, kind, step, names):
     cfg = tiny_config(tmp_path, epochs=5)
     cfg.train.batch_size = 16  # 48 training samples: 3 steps per epoch
-    trainer = Trainer(Scripted((2, 1), kind), tiny_dataset(), cfg, tmp_path, log=lambda m: None)
+    trainer = Trainer(Scripted((2, step), kind), tiny_dataset(), cfg, tmp_path, log=lambda m: None)
     with pytest.raises(NonFiniteLoss) as info:
         trainer.fit()
     msg = str(info.value)
-    assert names in msg and "epoch 3, step 2" in msg and "ckpt-0002-000000 is kept" in msg, msg
+    assert names in msg and f"epoch 3, step {step + 1}" in msg and "ckpt-0002-000000 is kept" in msg, msg
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["ckpt-0001-000000", "ckpt-0002-000000"]
     state = torch.load(ckpt.list_checkpoints(tmp_path)[-1] / "state.pt", weights_only=True)
     assert all(np.isfinite(r["loss"]) for r in state["history"]) and len(state["history"]) == 2

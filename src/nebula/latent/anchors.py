@@ -123,18 +123,18 @@ class NebulaAnchors(nn.Module):
         self.idle_steps.zero_()
 
     @torch.no_grad()
-    def update_usage(self, z: torch.Tensor, dist: torch.Tensor | None = None) -> int:
-        """Count idle steps per anchor from a batch and re-seed dead anchors; returns how many moved."""
+    def update_usage(self, z: torch.Tensor, dist: torch.Tensor | None = None, assign: torch.Tensor | None = None) -> int:
+        """Count idle steps per anchor from a batch and re-seed dead anchors; returns how many moved.
+
+        z: (N, d); dist: (N, m) its anchor distances and assign: (N,) its nearest anchors, computed when not given.
+        """
         dist = self.distances(z) if dist is None else dist
-        assign = dist.argmin(1)
-        used = torch.zeros(self.num_anchors, dtype=torch.bool, device=z.device)
-        used[assign] = True
-        self.idle_steps.add_(1).masked_fill_(used, 0)
-        if not self.reseed_dead:
+        assign = dist.argmin(1) if assign is None else assign
+        used = torch.bincount(assign, minlength=self.num_anchors) > 0
+        idle = self.idle_steps.add_(1).masked_fill_(used, 0)
+        if not self.reseed_dead or int(idle.max()) < self.dead_after:
             return 0
-        dead = torch.nonzero(self.idle_steps >= self.dead_after).flatten()
-        if len(dead) == 0:
-            return 0
+        dead = torch.nonzero(idle >= self.dead_after).flatten()
         error = dist.min(1).values
         order = torch.argsort(error, descending=True)
         targets = order[: len(dead)]

@@ -60,42 +60,64 @@ def ratio_triplet_loss(d2: torch.Tensor, labels: torch.Tensor, margin: float = 1
 BLOCK_ELEMENTS = 1 << 18
 
 
-class _InverseNegativeSum(torch.autograd.Function):
-    """b_i = sum_k Q_ik / (D2_ik + nu) for z: (N, d) sorted by class, from z directly.
+class _RatioTriplet(torch.autograd.Function):
+    """Order-3 ratio loss L = sum_i a_i b_i / T for z: (N, d), labels: (N,), in one function (no autograd graph).
 
-    ``bounds`` (C + 1,) are the class boundaries of the sorted samples, so Q is 0 exactly on the C
-    diagonal blocks. Forward: one matmul -2 z z^T, the diagonal blocks set to +inf (1 / inf = 0), then
-    per cache-sized row block in place: + ||z_k||^2 + nu, + ||z_i||^2, clamp at nu (D2 >= 0),
-    reciprocal -> W, b = W 1, and W squared in place: S = W * W (N, N) is the only N^2 tensor kept.
-    Backward: dL/dD2_ik = -g_i S_ik for g = dL/db, so
-    dL/dz = -2 [(g * S 1 + S^T g) * z - g * (S z) - S^T (g * z)] (z centred; the shift cancels).
+    a_i = sum_j P_ij D2_ij needs no N x N matrix: for class c with n_c members, sum S_c and mean mu_c,
+    a_i = n_c ||z_i - mu_c||^2 + V_c with V_c = sum_{j in c} ||z_j - mu_c||^2 (parallel-axis theorem).
+    b_i = sum_k Q_ik / (D2_ik + nu): samples sorted by class, one matmul -2 z z^T, then per cache-sized
+    block of rows, in place: + ||z_k||^2 + nu + ||z_i||^2, clamp at nu (D2 >= 0), same-class entries set
+    to +inf (1 / inf = 0), reciprocal -> W, b = W 1, W squared -> S (the only N x N tensor kept, symmetric).
+    T = sum_i (n_{c_i} - 1) (N - n_{c_i}) valid triplets (L = 0 when T = 0: then every a_i b_i is 0).
+
+    Backward (g = dL/dL): through a, with b fixed,
+    dL/dz_k = 2 [(n_c b_k + B_c) z_k - b_k S_c - R_c] / T, B_c = sum_{i in c} b_i, R_c = sum_{i in c} b_i z_i;
+    through b, with a fixed (dL/dD2_ik = -a_i S_ik / T),
+    dL/dz = -2 [(a * S 1 + S a) * z - a * (S z) - S (a * z)] / T, all four products from one matmul of S
+    with [z, a * z, a, 1]. z is centred first (L is translation-invariant, the shift cancels).
     """
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor, bounds: list[int], nu: float) -> torch.Tensor:  # noqa: D102
-        zc = z - z.mean(0)
+    def forward(ctx, z: torch.Tensor, labels: torch.Tensor, nu: float) -> torch.Tensor:  # noqa: D102
+        n = len(z)
+        _, inverse, counts = torch.unique(labels.view(-1), return_inverse=True, return_counts=True)
+        order = torch.argsort(inverse, stable=True)
+        cls = inverse[order]  # (N,) class of each sorted sample
+        zc = (z - z.mean(0))[order]
+        n_c = counts.to(z.dtype)
+        size = n_c[cls]
+        sums = torch.zeros(len(counts), z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, cls, zc)
+        dev = (zc - (sums / n_c.unsqueeze(1))[cls]).pow_(2).sum(1)
+        a = size * dev + torch.zeros_like(n_c).index_add_(0, cls, dev)[cls]
         sq = zc.pow(2).sum(1)
-        n = len(zc)
         w = torch.mm(zc * -2.0, zc.T)
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            w[lo:hi, lo:hi] = float("inf")
         b = torch.empty(n, dtype=z.dtype, device=z.device)
         row = (sq + nu).unsqueeze(0)
         step = max(1, BLOCK_ELEMENTS // max(n, 1))
         for s in range(0, n, step):
             wb = w[s : s + step]
-            wb.add_(row).add_(sq[s : s + step].unsqueeze(1)).clamp_min_(nu).reciprocal_()
+            wb.add_(row).add_(sq[s : s + step].unsqueeze(1)).clamp_min_(nu)
+            wb.masked_fill_(cls[s : s + step].unsqueeze(1) == cls.unsqueeze(0), float("inf")).reciprocal_()
             torch.sum(wb, 1, out=b[s : s + step])
             wb.square_()
-        ctx.save_for_backward(zc, w)
-        return b
+        triplets = ((size - 1.0) * (n - size)).sum().clamp_min(1.0)
+        ctx.save_for_backward(zc, w, a, b, cls, order, sums, n_c, triplets)
+        return (a * b).sum() / triplets
 
     @staticmethod
-    def backward(ctx, grad_b: torch.Tensor):  # noqa: D102
-        zc, sq = ctx.saved_tensors
-        g = grad_b.unsqueeze(1)
-        grad = (grad_b * sq.sum(1) + sq.T @ grad_b).unsqueeze(1) * zc - g * (sq @ zc) - sq.T @ (g * zc)
-        return -2.0 * grad, None, None
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        zc, s, a, b, cls, order, sums, n_c, triplets = ctx.saved_tensors
+        a1, b1 = a.unsqueeze(1), b.unsqueeze(1)
+        az = a1 * zc
+        prod = s @ torch.cat([zc, az, a1, torch.ones_like(a1)], 1)  # S z, S (a z), S a, S 1
+        d = zc.shape[1]
+        s_z, s_az, s_a, s_1 = prod[:, :d], prod[:, d : 2 * d], prod[:, 2 * d], prod[:, 2 * d + 1]
+        through_b = (a * s_1 + s_a).unsqueeze(1) * zc - a1 * s_z - s_az
+        b_c = torch.zeros_like(n_c).index_add_(0, cls, b)
+        r_c = torch.zeros_like(sums).index_add_(0, cls, b1 * zc)
+        through_a = (n_c[cls] * b + b_c[cls]).unsqueeze(1) * zc - b1 * sums[cls] - r_c[cls]
+        sorted_grad = (through_a - through_b) * (2.0 * grad / triplets)
+        return torch.empty_like(sorted_grad).index_copy_(0, order, sorted_grad), None, None
 
 
 def _group_by_class(z: torch.Tensor, labels: torch.Tensor):
@@ -119,23 +141,10 @@ def _group_by_class(z: torch.Tensor, labels: torch.Tensor):
 def ratio_triplet_loss_from_latents(z: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
     """Order 3 straight from z: (N, d), equal to ``ratio_triplet_loss(pairwise_sq_distances(z), labels, margin)``.
 
-    a_i = sum_j P_ij D2_ij needs no N x N matrix: for class c with n_c members, mean mu_c and scatter
-    V_c = sum_{j in c} ||z_j - mu_c||^2, a_i = n_c ||z_i - mu_c||^2 + V_c (parallel-axis theorem, j = i adds 0).
-    b_i = sum_k Q_ik / (D2_ik + nu) comes from :class:`_InverseNegativeSum` (one N x N float buffer) on the
-    samples sorted by class, and the number of valid triplets is sum_i (n_{c_i} - 1) (N - n_{c_i}).
-    O(N^2 d) time, N^2 + O(N d) memory.
+    One :class:`_RatioTriplet` call: O(N^2 d) time, one N x N float buffer + O(N d) memory, and a
+    handful of tensor operations whatever the number of classes (no autograd graph, no host sync).
     """
-    grouped = _group_by_class(z, labels)
-    if grouped is None:
-        return z.sum() * 0.0
-    zs, inv, counts, bounds, count = grouped
-    size = counts[inv].to(z.dtype)
-    means = torch.zeros(len(counts), z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, inv, zs)
-    dev = (zs - (means / counts.unsqueeze(1).to(z.dtype))[inv]).pow(2).sum(1)
-    scatter = torch.zeros(len(counts), dtype=z.dtype, device=z.device).index_add_(0, inv, dev)
-    a = size * dev + scatter[inv]
-    b = _InverseNegativeSum.apply(zs, bounds, float(margin))
-    return (a * b).sum() / count
+    return _RatioTriplet.apply(z, labels, float(margin))
 
 
 def hinge_triplet_loss(d2: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:

@@ -135,6 +135,7 @@ class Trainer:
         self._resume_partial: dict[str, Any] | None = None
         self.history = History()
         self._stop_signal: int | None = None
+        self._last_update: tuple[int, int] | None = None  # (epoch, step) of the last optimiser step
 
     # ------------------------------------------------------------------ batching
     def _global_batch(self) -> int:
@@ -404,8 +405,9 @@ class Trainer:
             stop = self._check_step(out, epoch, step)
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
-            self._check_gradients(epoch, step)
+            self._clip_gradients(epoch, step)
             self.optimizer.step()
+            self._last_update = (epoch, step)
             self.scheduler.step()
             if hasattr(model, "after_step"):
                 reseeded += model.after_step()
@@ -418,6 +420,7 @@ class Trainer:
             if stop:
                 break
         count = step + 1
+        self._check_parameters()  # before anything of this epoch is logged or saved
         if self.world_size > 1 and sums:  # per-epoch means over ranks (equal shard sizes)
             keys = list(sums)
             reduced = distributed.all_reduce_mean(torch.stack([sums[k] for k in keys]))
@@ -445,33 +448,63 @@ class Trainer:
         return f"interrupted by {name} {when}; checkpoint written, continue with: nebula train --resume {self.run_dir}"
 
     def _check_step(self, out: Any, epoch: int, step: int) -> bool:
-        """Raise :class:`NonFiniteLoss` when the loss is NaN/inf on any rank; return whether any rank got a stop signal."""
+        """Raise :class:`NonFiniteLoss` when the loss is NaN/inf on any rank; return whether any rank got a stop signal.
+
+        A non-finite loss whose cause is a non-finite parameter (a NaN/inf gradient reached the previous
+        update) is reported as that gradient's fault, at the step of that update.
+        """
         finite = bool(torch.isfinite(out.loss))
-        flags = torch.tensor([0.0 if finite else 1.0, 1.0 if self._stop_signal is not None else 0.0], device=self.device)
+        stop = self._stop_signal is not None
         if self.world_size > 1:
+            flags = torch.tensor([0.0 if finite else 1.0, 1.0 if stop else 0.0], device=self.device)
             flags = distributed.all_reduce_max(flags)
-        if flags[0] > 0:
+            finite, stop = bool(flags[0] == 0), bool(flags[1] > 0)
+        if not finite:
+            self._check_parameters()
             bad = [k for k, v in out.terms.items() if not torch.isfinite(v).all()]
-            names = ", ".join(bad) if bad else ("total" if not finite else "on another rank")
+            names = ", ".join(bad) if bad else ("total" if not torch.isfinite(out.loss) else "on another rank")
             raise NonFiniteLoss(f"loss term(s) {names} became non-finite at epoch {epoch + 1}, step {step + 1}; stopped, "
                                 f"{self._kept()} (try a lower --lr or --grad-clip)")
-        return bool(flags[1] > 0)
+        return stop
 
-    def _check_gradients(self, epoch: int, step: int) -> None:
-        """Clip the gradient norm to ``train.grad_clip`` (when > 0); raise :class:`NonFiniteLoss` on NaN/inf gradients."""
+    def _clip_gradients(self, epoch: int, step: int) -> None:
+        """Clip the gradient norm to ``train.grad_clip`` when > 0, raising :class:`NonFiniteLoss` on a NaN/inf norm.
+
+        Without clipping no pass over the gradients is made here: a NaN/inf gradient turns the parameters
+        it reaches non-finite in the optimiser step, which :meth:`_check_parameters` reports (at the next
+        non-finite loss, at the latest at the end of the epoch, before anything is saved).
+        """
+        if self.tc.grad_clip <= 0:
+            return
         params = [p for p in self.model.parameters() if p.grad is not None]
         if not params:
             return
-        if self.tc.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.tc.grad_clip)
-        else:
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        norm = torch.nn.utils.clip_grad_norm_(params, self.tc.grad_clip)
         if torch.isfinite(norm):
             return
         bad = [n for n, p in self.model.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
-        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise NonFiniteLoss(f"gradient of {shown} became non-finite at epoch {epoch + 1}, step {step + 1}; stopped, "
-                            f"{self._kept()} (try a lower --lr or --grad-clip)")
+        raise NonFiniteLoss(f"gradient of {self._names(bad)} became non-finite at epoch {epoch + 1}, step {step + 1}; "
+                            f"stopped, {self._kept()} (try a lower --lr or --grad-clip)")
+
+    def _check_parameters(self) -> None:
+        """Raise :class:`NonFiniteLoss` naming the parameters that became NaN/inf and the update that did it
+        (one pass over the parameters; DDP keeps them equal on every rank)."""
+        params = list(self.model.parameters())
+        if not params or bool(torch.isfinite(torch.stack([p.detach().sum() for p in params]).sum())):
+            return
+        bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p.detach()).all()]
+        if not bad:  # sums overflowed, every element finite
+            return
+        if self._last_update is None:
+            raise NonFiniteLoss(f"parameters {self._names(bad)} are NaN/inf before training; stopped, {self._kept()}")
+        epoch, step = self._last_update
+        raise NonFiniteLoss(f"gradient of {self._names(bad)} became non-finite at epoch {epoch + 1}, step {step + 1} "
+                            f"(the parameters it updated are NaN/inf); stopped, {self._kept()} "
+                            "(try a lower --lr or --grad-clip)")
+
+    @staticmethod
+    def _names(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
     def _kept(self) -> str:
         if self.run_dir is None:
