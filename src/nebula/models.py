@@ -27,6 +27,7 @@ from nebula.latent.gaussian import (
     GaussianHead,
     free_bits_kl,
     kl_standard_normal,
+    mean_kl_standard_normal,
     warmup_weight,
 )
 from nebula.latent.metric import PseudoLabelMetricLoss, anchor_pull_loss
@@ -201,7 +202,8 @@ class NebulaCoder(nn.Module):
                 anchor_terms.append(terms["neb"] * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0))
             total = total + lc.anchor_weight * sum(anchor_terms)
             if self.metric is not None:
-                terms["metric"] = self.metric(zg, labels, dist_g)
+                pull = terms.get("near") if not lc.supervised else None  # the same anchor pull
+                terms["metric"] = self.metric(zg, labels, dist_g, pull)
                 total = total + lc.metric_weight * terms["metric"]
             self._last = (zg.detach(), dist_g.detach(), nearest)
             if lc.prior == "anchors" and log_sigma is not None:
@@ -209,11 +211,16 @@ class NebulaCoder(nn.Module):
                 ref = mu if mu_clean is None else mu_clean
                 prior_mean = self.anchors.anchors[self.anchors.distances(ref.detach()).argmin(1)]
         if log_sigma is not None:
-            kl_dim = kl_standard_normal(mu if prior_mean is None else mu - prior_mean, log_sigma)
-            terms["kl"] = kl_dim.sum(1).mean()
+            centre = mu if prior_mean is None else mu - prior_mean
             warm_steps = lc.kl_warmup_epochs * info.steps_per_epoch
             beta = lc.beta * warmup_weight(info.epoch * info.steps_per_epoch + info.step, warm_steps)
-            total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
+            if lc.free_bits > 0:
+                kl_dim = kl_standard_normal(centre, log_sigma)
+                terms["kl"] = kl_dim.sum(1).mean()
+                total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
+            else:
+                terms["kl"] = mean_kl_standard_normal(centre, log_sigma)
+                total = total + beta * terms["kl"]
         return ModelOutput(loss=total, terms=terms, z=z, mu=mu, output=output, assign=assign)
 
     def neighbour_views(self) -> tuple[int, str]:

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import torch
 
-from nebula.latent.gaussian import GaussianHead, free_bits_kl, kl_standard_normal, warmup_weight
+from nebula.latent.gaussian import (
+    GaussianHead,
+    free_bits_kl,
+    kl_standard_normal,
+    mean_kl_standard_normal,
+    warmup_weight,
+)
 
 
 def test_kl_matches_torch_distributions():
@@ -32,3 +38,14 @@ def test_head_samples_in_training_and_returns_mean_in_eval():
 def test_warmup():
     assert warmup_weight(0, 0) == 1.0
     assert warmup_weight(4, 10) == 0.5 and warmup_weight(50, 10) == 1.0
+
+
+def test_mean_kl_matches_the_per_dimension_form_and_its_gradient():
+    g = torch.Generator().manual_seed(3)
+    mu = torch.randn(7, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    log_sigma = (0.5 * torch.randn(7, 4, generator=g, dtype=torch.float64)).requires_grad_(True)
+    fused = mean_kl_standard_normal(mu, log_sigma)
+    plain = kl_standard_normal(mu, log_sigma).sum(1).mean()
+    torch.testing.assert_close(fused, plain)
+    torch.testing.assert_close(torch.autograd.grad(fused, (mu, log_sigma)), torch.autograd.grad(plain, (mu, log_sigma)))
+    assert torch.autograd.gradcheck(mean_kl_standard_normal, (mu, log_sigma))

@@ -14,8 +14,8 @@ from torch import nn
 
 def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """||x_i - y_j||^2 for x: (N, d), y: (M, d) -> (N, M), clamped at 0 (N x M memory only)."""
-    d = x.pow(2).sum(1, keepdim=True) + y.pow(2).sum(1).unsqueeze(0) - 2.0 * x @ y.T
-    return d.clamp_min(0.0)
+    norms = x.square().sum(1, keepdim=True) + y.square().sum(1)
+    return torch.addmm(norms, x, y.T, alpha=-2.0).clamp_min(0.0)
 
 
 def nearest_anchor_loss(dist: torch.Tensor) -> torch.Tensor:

@@ -244,17 +244,21 @@ class PseudoLabelMetricLoss(nn.Module):
             raise ValueError(f"metric order must be 1, 2, 3 or -1, found {order}")
         self.order, self.form, self.margin, self.hinge_margin = order, form, margin, hinge_margin
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor | None = None) -> torch.Tensor:
-        """z: (N, d), labels: (N,) int64, dist: (N, m) anchor distances (needed by orders 1, -1)."""
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor | None = None,
+                pull: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (N, d), labels: (N,) int64, dist: (N, m) anchor distances (needed by orders 1, -1);
+        ``pull``: ``anchor_pull_loss(dist, labels)`` when the caller has it already."""
         if self.order in (1, -1) and dist is None:
             raise ValueError("metric orders 1 and -1 need anchor distances")
+        if self.order in (1, -1) and pull is None:
+            pull = anchor_pull_loss(dist, labels)
         if self.order == 1:
-            return anchor_pull_loss(dist, labels)
+            return pull
         if self.order in (3, -1):  # fused paths, no N x N autograd graph
             if self.form == "ratio":
                 loss = ratio_triplet_loss_from_latents(z, labels, self.margin)
             else:
                 loss = hinge_triplet_loss_from_latents(z, labels, self.hinge_margin)
-            return loss + anchor_pull_loss(dist, labels) if self.order == -1 else loss
+            return loss + pull if self.order == -1 else loss
         d2 = pairwise_sq_distances(z)
         return intra_cluster_loss(d2, labels)
