@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=1, help="unmeasured epochs per system")
-    p.add_argument("--repeats", type=int, default=5, help="measured rounds (one epoch of every system each)")
+    p.add_argument("--repeats", type=int, default=9, help="measured rounds (one epoch of every system each)")
     p.add_argument("--result-name", default="training", help="write benchmarks/results/<name>.json")
 
 
