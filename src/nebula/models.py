@@ -30,7 +30,7 @@ from nebula.latent.gaussian import (
     mean_kl_standard_normal,
     warmup_weight,
 )
-from nebula.latent.metric import PseudoLabelMetricLoss, anchor_pull_loss
+from nebula.latent.metric import PseudoLabelMetricLoss
 from nebula.latent.placement import place_anchors
 from nebula.losses import get_reconstruction
 from nebula.modalities import build_augment, resolve_anchor_init, resolve_architecture
@@ -181,8 +181,9 @@ class NebulaCoder(nn.Module):
                 x_nb = self.augment(batch["x_nb"]) if self.training and self.augment is not None else batch["x_nb"]
                 zg = torch.cat([zg, self.gather(self.encode(x_nb)[1])])
                 views += 1
-            dist_g = self.anchors.distances(zg)
-            nearest = dist_g.detach().argmin(1)  # every view's own nearest anchor
+            with torch.no_grad():  # for the labels; the anchor terms take their own gradients
+                dist_g = self.anchors.distances(zg)
+            nearest = dist_g.argmin(1)  # every view's own nearest anchor
             if lc.supervised:
                 if "y" not in batch:
                     raise ValueError("loss.supervised needs labelled data")
@@ -195,17 +196,20 @@ class NebulaCoder(nn.Module):
             anchor_terms = []
             if lc.anchor_loss in ("nearest", "both"):
                 # mean_i D_{i, c_i}: equal to mean_i min_k D_ik when c are the nearest-anchor labels
-                terms["near"] = anchor_pull_loss(dist_g, nearest if lc.supervised else labels)
+                terms["near"] = self.anchors.pull(zg, nearest if lc.supervised else labels)
                 anchor_terms.append(terms["near"])
             if lc.anchor_loss in ("nebula", "both"):
-                terms["neb"] = nebula_gravitation_loss(dist_g, nearest, self.anchors.anchors, lc.repulsion_distance)
+                terms["neb"] = nebula_gravitation_loss(self.anchors.distances(zg), nearest, self.anchors.anchors,
+                                                       lc.repulsion_distance)
                 anchor_terms.append(terms["neb"] * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0))
             total = total + lc.anchor_weight * sum(anchor_terms)
             if self.metric is not None:
-                pull = terms.get("near") if not lc.supervised else None  # the same anchor pull
+                pull = None
+                if self.metric.order in (1, -1):  # the metric's anchor pull, by the (pseudo-)labels
+                    pull = terms["near"] if "near" in terms and not lc.supervised else self.anchors.pull(zg, labels)
                 terms["metric"] = self.metric(zg, labels, dist_g, pull)
                 total = total + lc.metric_weight * terms["metric"]
-            self._last = (zg.detach(), dist_g.detach(), nearest)
+            self._last = (zg.detach(), dist_g, nearest)
             if lc.prior == "anchors" and log_sigma is not None:
                 # prior N(a_c, I) with c the (clean) posterior mean's nearest anchor
                 ref = mu if mu_clean is None else mu_clean

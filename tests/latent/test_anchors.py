@@ -29,6 +29,19 @@ def test_nearest_anchor_loss_and_gradient_reaches_only_nearest_anchor():
     assert grad[2].abs().sum() == 0 and grad[0].abs().sum() > 0 and grad[1].abs().sum() > 0
 
 
+def test_pull_equals_the_assigned_distances_with_their_gradient():
+    g = torch.Generator().manual_seed(1)
+    anchors = NebulaAnchors(4, 3)
+    anchors.set_anchors(torch.randn(4, 3, generator=g))
+    z = torch.randn(9, 3, generator=g, requires_grad=True)
+    assign = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 3])
+    pull = anchors.pull(z, assign)
+    ref = anchors.distances(z).gather(1, assign[:, None]).mean()
+    torch.testing.assert_close(pull, ref)
+    grads = torch.autograd.grad(pull, (z, anchors.anchors))
+    torch.testing.assert_close(grads, torch.autograd.grad(ref, (z, anchors.anchors)))
+
+
 def test_repulsion_is_nonnegative_and_zero_beyond_target():
     a = torch.tensor([[0.0, 0.0], [1.0, 0.0], [10.0, 0.0]])
     rep = anchor_repulsion(a, distance=4.0)

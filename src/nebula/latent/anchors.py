@@ -108,6 +108,11 @@ class NebulaAnchors(nn.Module):
         """D: (N, m) squared distances of z: (N, d) to every anchor."""
         return squared_distances(z, self.anchors)
 
+    def pull(self, z: torch.Tensor, assign: torch.Tensor) -> torch.Tensor:
+        """mean_i ||z_i - a_{assign_i}||^2 for z: (N, d), assign: (N,): the anchor pull D_{i, c_i} from the
+        differences (N x d work; the gradient reaches z and the assigned anchors)."""
+        return (z - self.anchors[assign]).square().sum(1).mean()
+
     @torch.no_grad()
     def assign(self, z: torch.Tensor) -> torch.Tensor:
         """c: (N,) int64 index of the nearest anchor."""
