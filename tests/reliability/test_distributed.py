@@ -108,6 +108,9 @@ def test_torchrun_cli(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "complete" and info["distributed"]["world_size"] == 2
+    # the anchors were placed once, by rank 0 (then broadcast)
+    state = torch.load(run / "checkpoints" / "ckpt-0003-000000" / "state.pt", weights_only=True)
+    assert state["messages"] == ["anchors placed at epoch 1: k-means on 64 training latents"], state["messages"]
     # resume under torchrun continues from the checkpoints
     res = subprocess.run([*cmd[:cmd.index("train") + 1], "--resume", str(run)], env={**os.environ, "OMP_NUM_THREADS": "1"},
                          capture_output=True, text=True, timeout=600)

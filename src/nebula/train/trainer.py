@@ -2,9 +2,10 @@
 
 It knows nothing of modalities or latent methods: a model is any ``nn.Module`` whose
 ``forward(batch, info)`` returns an object with ``loss`` (scalar) and ``terms`` (name -> scalar), and
-which may define the hooks ``param_groups(lr, wd)``, ``on_epoch_start(epoch, embed_train, generator, train_inputs)``,
-``neighbour_views() -> (k, space)`` (batches then carry ``x_nb``, one of each sample's k nearest training
-samples) and ``after_step()``.
+which may define the hooks ``param_groups(lr, wd)``, ``on_epoch_start(epoch, embed_train, generator, train_inputs)``
+(run on rank 0 only under torchrun; when it returns a message, every parameter and buffer is broadcast
+from rank 0), ``neighbour_views() -> (k, space)`` (batches then carry ``x_nb``, one of each sample's k
+nearest training samples) and ``after_step()``.
 """
 
 from __future__ import annotations
@@ -381,12 +382,15 @@ class Trainer:
             self._resume_step, self._resume_partial = 0, None
         t0 = time.perf_counter() - (float(partial["seconds"]) if partial else 0.0)
         if skip == 0 and hasattr(model, "on_epoch_start"):
+            # rank 0 alone runs the hook (e.g. a t-SNE anchor placement); what it changed reaches every rank
             msg = model.on_epoch_start(epoch, lambda: self.embed(self.train_index), self.generator,
-                                       lambda: self.x[self.train_index])
+                                       lambda: self.x[self.train_index]) if self.rank == 0 else None
+            changed = torch.tensor([1.0 if msg else 0.0], device=self.device)
+            if self.world_size > 1 and distributed.all_reduce_max(changed)[0] > 0:
+                distributed.broadcast_module(model)
             if msg:
                 self.log(msg)
                 self.history.messages.append(msg)
-                distributed.broadcast_module(model)  # rank 0's placement wins (identical in exact arithmetic)
             k, space = model.neighbour_views() if hasattr(model, "neighbour_views") else (0, "latent")
             if k <= 0 or len(self.train_index) < 2:
                 self.neighbours = None
