@@ -495,7 +495,7 @@ class Trainer:
         """Raise :class:`NonFiniteLoss` naming the parameters that became NaN/inf and the update that did it
         (one pass over the parameters; DDP keeps them equal on every rank)."""
         params = list(self.model.parameters())
-        if not params or bool(torch.isfinite(torch.stack([p.detach().sum() for p in params]).sum())):
+        if not params or bool(torch.isfinite(torch.stack([p.detach().sum().float() for p in params]).sum())):
             return
         bad = [n for n, p in self.model.named_parameters() if not torch.isfinite(p.detach()).all()]
         if not bad:  # sums overflowed, every element finite
