@@ -135,8 +135,7 @@ class NebulaAnchors(nn.Module):
         """
         dist = self.distances(z) if dist is None else dist
         assign = dist.argmin(1) if assign is None else assign
-        used = torch.bincount(assign, minlength=self.num_anchors) > 0
-        idle = self.idle_steps.add_(1).masked_fill_(used, 0)
+        idle = self.idle_steps.add_(1).index_fill_(0, assign, 0)  # 0 for every anchor that owns a latent
         if not self.reseed_dead or int(idle.max()) < self.dead_after:
             return 0
         dead = torch.nonzero(idle >= self.dead_after).flatten()

@@ -55,7 +55,7 @@ class _MeanStandardNormalKL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:  # noqa: D102
         var = log_sigma.mul(2.0).exp_()
-        value = (var.sum() - var.numel() + mu.square().sum() - 2.0 * log_sigma.sum()) * (0.5 / max(len(mu), 1))
+        value = (var.add(log_sigma, alpha=-2.0).addcmul_(mu, mu).sum() - var.numel()) * (0.5 / max(len(mu), 1))
         ctx.save_for_backward(mu, var)
         return value
 

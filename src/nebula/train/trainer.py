@@ -61,6 +61,37 @@ class History:
     messages: list[str] = field(default_factory=list)
 
 
+class RunningSums:
+    """Per-epoch sums of the scalar loss terms and the total: each step adds one stacked vector (two tensor
+    operations a step whatever the number of terms); a change of the term names starts a new vector."""
+
+    def __init__(self, start: dict[str, torch.Tensor]) -> None:
+        self._totals: dict[str, Any] = dict(start)
+        self._keys: tuple[str, ...] | None = None
+        self._vec: torch.Tensor | None = None
+
+    def add(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
+        keys = (*terms, "loss")
+        with torch.no_grad():
+            vec = torch.stack([*terms.values(), loss]).float()
+        if keys == self._keys:
+            self._vec.add_(vec)
+        else:
+            self._fold()
+            self._keys, self._vec = keys, vec
+
+    def _fold(self) -> None:
+        if self._keys is not None:
+            for k, v in zip(self._keys, self._vec):
+                self._totals[k] = self._totals.get(k, 0.0) + v
+            self._keys = self._vec = None
+
+    def totals(self) -> dict[str, torch.Tensor]:
+        """name -> sum so far (0-d tensors)."""
+        self._fold()
+        return self._totals
+
+
 class Trainer:
     """Trains ``model`` on the train split (``dataset.split == 0``) of ``dataset``.
 
@@ -397,7 +428,7 @@ class Trainer:
                 self.neighbours = None
             elif self.neighbours is None or space == "latent":  # input-space neighbours never change
                 self.neighbours = self.mine_neighbours(k, space=space)
-        sums: dict[str, torch.Tensor] = {k: v.to(self.device) for k, v in partial["sums"].items()} if partial else {}
+        sums = RunningSums({k: v.to(self.device) for k, v in partial["sums"].items()} if partial else {})
         reseeded = int(partial["reseeded"]) if partial else 0
         batches = self.epoch_batches(epoch)
         stop = False
@@ -416,15 +447,14 @@ class Trainer:
             self.scheduler.step()
             if hasattr(model, "after_step"):
                 reseeded += model.after_step()
-            for k, v in out.terms.items():
-                sums[k] = sums.get(k, 0.0) + v.detach().float()
-            sums["loss"] = sums.get("loss", 0.0) + out.loss.detach().float()
+            sums.add(out.terms, out.loss)
             bar.update(1)
-            if step % 5 == 0:
-                bar.set_postfix({k: f"{float(v) / (step + 1):.3g}" for k, v in sums.items()}, refresh=False)
+            if step % 5 == 0 and not bar.disable:
+                bar.set_postfix({k: f"{float(v) / (step + 1):.3g}" for k, v in sums.totals().items()}, refresh=False)
             if stop:
                 break
         count = step + 1
+        sums = sums.totals()
         self._check_parameters()  # before anything of this epoch is logged or saved
         if self.world_size > 1 and sums:  # per-epoch means over ranks (equal shard sizes)
             keys = list(sums)
@@ -458,7 +488,7 @@ class Trainer:
         A non-finite loss whose cause is a non-finite parameter (a NaN/inf gradient reached the previous
         update) is reported as that gradient's fault, at the step of that update.
         """
-        finite = bool(torch.isfinite(out.loss))
+        finite = math.isfinite(out.loss.item())
         stop = self._stop_signal is not None
         if self.world_size > 1:
             flags = torch.tensor([0.0 if finite else 1.0, 1.0 if stop else 0.0], device=self.device)
