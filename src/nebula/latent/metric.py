@@ -65,59 +65,62 @@ class _RatioTriplet(torch.autograd.Function):
 
     a_i = sum_j P_ij D2_ij needs no N x N matrix: for class c with n_c members, sum S_c and mean mu_c,
     a_i = n_c ||z_i - mu_c||^2 + V_c with V_c = sum_{j in c} ||z_j - mu_c||^2 (parallel-axis theorem).
-    b_i = sum_k Q_ik / (D2_ik + nu): samples sorted by class, one matmul -2 z z^T, then per cache-sized
-    block of rows, in place: + ||z_k||^2 + nu + ||z_i||^2, clamp at nu (D2 >= 0), same-class entries set
+    b_i = sum_k Q_ik / (D2_ik + nu): samples sorted by class, one matmul ||z_k||^2 - 2 z_i.z_k, then per
+    cache-sized block of rows, in place: + ||z_i||^2 + nu, clamp at nu (D2 >= 0), same-class entries set
     to +inf (1 / inf = 0), reciprocal -> W, b = W 1, W squared -> S (the only N x N tensor kept, symmetric).
-    T = sum_i (n_{c_i} - 1) (N - n_{c_i}) valid triplets (L = 0 when T = 0: then every a_i b_i is 0).
+    T = sum_c n_c (n_c - 1) (N - n_c) valid triplets (L = 0 when T = 0: then every a_i b_i is 0).
 
     Backward (g = dL/dL): through a, with b fixed,
     dL/dz_k = 2 [(n_c b_k + B_c) z_k - b_k S_c - R_c] / T, B_c = sum_{i in c} b_i, R_c = sum_{i in c} b_i z_i;
     through b, with a fixed (dL/dD2_ik = -a_i S_ik / T),
     dL/dz = -2 [(a * S 1 + S a) * z - a * (S z) - S (a * z)] / T, all four products from one matmul of S
-    with [z, a * z, a, 1]. z is centred first (L is translation-invariant, the shift cancels).
+    with [z, a * z, a, 1], the class sums from one index_add of [z, b z, b, 1]. z is centred first (L is
+    translation-invariant, the shift cancels). About 30 tensor operations forward and 20 backward, whatever N.
     """
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, labels: torch.Tensor, nu: float) -> torch.Tensor:  # noqa: D102
-        n = len(z)
-        _, inverse, counts = torch.unique(labels.view(-1), return_inverse=True, return_counts=True)
-        order = torch.argsort(inverse, stable=True)
-        cls = inverse[order]  # (N,) class of each sorted sample
-        zc = (z - z.mean(0))[order]
+        n, d = z.shape
+        sorted_labels, order = torch.sort(labels.view(-1), stable=True)
+        _, cls, counts = torch.unique_consecutive(sorted_labels, return_inverse=True, return_counts=True)
+        zs = z.index_select(0, order)
+        zc = zs - zs.mean(0)
         n_c = counts.to(z.dtype)
         size = n_c[cls]
-        sums = torch.zeros(len(counts), z.shape[1], dtype=z.dtype, device=z.device).index_add_(0, cls, zc)
-        dev = (zc - (sums / n_c.unsqueeze(1))[cls]).pow_(2).sum(1)
-        a = size * dev + torch.zeros_like(n_c).index_add_(0, cls, dev)[cls]
-        sq = zc.pow(2).sum(1)
-        w = torch.mm(zc * -2.0, zc.T)
+        means = torch.zeros(len(counts), d, dtype=z.dtype, device=z.device).index_add_(0, cls, zc).div_(n_c.unsqueeze(1))
+        dev = (zc - means[cls]).square_().sum(1)
+        a = torch.zeros_like(n_c).index_add_(0, cls, dev)[cls].addcmul_(size, dev)
+        sq = zc.square().sum(1)
+        w = torch.addmm(sq.unsqueeze(0), zc, zc.T, alpha=-2.0)  # ||z_k||^2 - 2 z_i.z_k
         b = torch.empty(n, dtype=z.dtype, device=z.device)
-        row = (sq + nu).unsqueeze(0)
+        col = (sq + nu).unsqueeze(1)
         step = max(1, BLOCK_ELEMENTS // max(n, 1))
         for s in range(0, n, step):
             wb = w[s : s + step]
-            wb.add_(row).add_(sq[s : s + step].unsqueeze(1)).clamp_min_(nu)
-            wb.masked_fill_(cls[s : s + step].unsqueeze(1) == cls.unsqueeze(0), float("inf")).reciprocal_()
+            wb.add_(col[s : s + step]).clamp_min_(nu)
+            wb.masked_fill_(cls[s : s + step].unsqueeze(1) == cls, float("inf")).reciprocal_()
             torch.sum(wb, 1, out=b[s : s + step])
             wb.square_()
-        triplets = ((size - 1.0) * (n - size)).sum().clamp_min(1.0)
-        ctx.save_for_backward(zc, w, a, b, cls, order, sums, n_c, triplets)
-        return (a * b).sum() / triplets
+        sizes = counts.tolist()
+        triplets = max(1.0, float(sum(c * (c - 1) * (n - c) for c in sizes)))
+        ctx.triplets, ctx.classes = triplets, len(sizes)
+        ctx.save_for_backward(zc, w, a, b, cls, order)
+        return a.dot(b) / triplets
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: D102
-        zc, s, a, b, cls, order, sums, n_c, triplets = ctx.saved_tensors
+        zc, s, a, b, cls, order = ctx.saved_tensors
+        n, d = zc.shape
         a1, b1 = a.unsqueeze(1), b.unsqueeze(1)
-        az = a1 * zc
-        prod = s @ torch.cat([zc, az, a1, torch.ones_like(a1)], 1)  # S z, S (a z), S a, S 1
-        d = zc.shape[1]
-        s_z, s_az, s_a, s_1 = prod[:, :d], prod[:, d : 2 * d], prod[:, 2 * d], prod[:, 2 * d + 1]
-        through_b = (a * s_1 + s_a).unsqueeze(1) * zc - a1 * s_z - s_az
-        b_c = torch.zeros_like(n_c).index_add_(0, cls, b)
-        r_c = torch.zeros_like(sums).index_add_(0, cls, b1 * zc)
-        through_a = (n_c[cls] * b + b_c[cls]).unsqueeze(1) * zc - b1 * sums[cls] - r_c[cls]
-        sorted_grad = (through_a - through_b) * (2.0 * grad / triplets)
-        return torch.empty_like(sorted_grad).index_copy_(0, order, sorted_grad), None, None
+        ones = torch.ones_like(a1)
+        prod = s @ torch.cat([zc, a1 * zc, a1, ones], 1)  # S z, S (a z), S a, S 1
+        # per class: S_c = sum z, R_c = sum b z, B_c = sum b, n_c, gathered back to every sample
+        per = torch.zeros(ctx.classes, 2 * d + 2, dtype=zc.dtype, device=zc.device).index_add_(
+            0, cls, torch.cat([zc, b1 * zc, b1, ones], 1))[cls]
+        coef = per[:, 2 * d + 1] * b + per[:, 2 * d] - a * prod[:, 2 * d + 1] - prod[:, 2 * d]
+        out = (coef.unsqueeze(1) * zc).addcmul_(a1, prod[:, :d]).add_(prod[:, d : 2 * d])
+        out.addcmul_(b1, per[:, :d], value=-1.0).sub_(per[:, d : 2 * d]).mul_(grad * (2.0 / ctx.triplets))
+        return torch.empty_like(out).index_copy_(0, order, out), None, None
 
 
 def _group_by_class(z: torch.Tensor, labels: torch.Tensor):
