@@ -193,22 +193,21 @@ class NebulaCoder(nn.Module):
             else:  # the first (clean) view's nearest anchor labels every view
                 labels = nearest[: len(zg) // views].repeat(views) if views > 1 else nearest
             assign = labels
-            anchor_terms = []
             if lc.anchor_loss in ("nearest", "both"):
                 # mean_i D_{i, c_i}: equal to mean_i min_k D_ik when c are the nearest-anchor labels
                 terms["near"] = self.anchors.pull(zg, nearest if lc.supervised else labels)
-                anchor_terms.append(terms["near"])
+                total = torch.add(total, terms["near"], alpha=lc.anchor_weight)  # total + w * term, one operation
             if lc.anchor_loss in ("nebula", "both"):
                 terms["neb"] = nebula_gravitation_loss(self.anchors.distances(zg), nearest, self.anchors.anchors,
                                                        lc.repulsion_distance)
-                anchor_terms.append(terms["neb"] * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0))
-            total = total + lc.anchor_weight * sum(anchor_terms)
+                weight = lc.anchor_weight * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0)
+                total = torch.add(total, terms["neb"], alpha=weight)
             if self.metric is not None:
                 pull = None
                 if self.metric.order in (1, -1):  # the metric's anchor pull, by the (pseudo-)labels
                     pull = terms["near"] if "near" in terms and not lc.supervised else self.anchors.pull(zg, labels)
                 terms["metric"] = self.metric(zg, labels, dist_g, pull)
-                total = total + lc.metric_weight * terms["metric"]
+                total = torch.add(total, terms["metric"], alpha=lc.metric_weight)
             self._last = (zg.detach(), dist_g, nearest)
             if lc.prior == "anchors" and log_sigma is not None:
                 # prior N(a_c, I) with c the (clean) posterior mean's nearest anchor
@@ -221,10 +220,10 @@ class NebulaCoder(nn.Module):
             if lc.free_bits > 0:
                 kl_dim = kl_standard_normal(centre, log_sigma)
                 terms["kl"] = kl_dim.sum(1).mean()
-                total = total + beta * free_bits_kl(kl_dim, lc.free_bits).mean()
+                total = torch.add(total, free_bits_kl(kl_dim, lc.free_bits).mean(), alpha=beta)
             else:
                 terms["kl"] = mean_kl_standard_normal(centre, log_sigma)
-                total = total + beta * terms["kl"]
+                total = torch.add(total, terms["kl"], alpha=beta)
         return ModelOutput(loss=total, terms=terms, z=z, mu=mu, output=output, assign=assign)
 
     def neighbour_views(self) -> tuple[int, str]:

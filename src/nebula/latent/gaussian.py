@@ -34,7 +34,7 @@ class GaussianHead(nn.Module):
         mu = self.mu(h)
         log_sigma = self.log_sigma(h).clamp(-10.0, 5.0)
         if self.training:
-            z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
+            z = torch.addcmul(mu, torch.exp(log_sigma), torch.randn_like(mu))  # mu + sigma * eps
         else:
             z = mu
         return z, mu, log_sigma

@@ -63,7 +63,9 @@ class History:
 
 class RunningSums:
     """Per-epoch sums of the scalar loss terms and the total: each step adds one stacked vector (two tensor
-    operations a step whatever the number of terms); a change of the term names starts a new vector."""
+    operations a step whatever the number of terms); a change of the term names starts a new vector. Sums are
+    float64, so that the grouping (one vector, or a resumed epoch's saved sums plus the rest) does not
+    change the logged means."""
 
     def __init__(self, start: dict[str, torch.Tensor]) -> None:
         self._totals: dict[str, Any] = dict(start)
@@ -73,7 +75,7 @@ class RunningSums:
     def add(self, terms: dict[str, torch.Tensor], loss: torch.Tensor) -> None:
         keys = (*terms, "loss")
         with torch.no_grad():
-            vec = torch.stack([*terms.values(), loss]).float()
+            vec = torch.stack([*terms.values(), loss]).double()
         if keys == self._keys:
             self._vec.add_(vec)
         else:
