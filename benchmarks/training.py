@@ -12,9 +12,10 @@ Every figure is a full epoch (39 batches of 256 + one of 16; forward, backward, 
 round-robin: each round runs every system once, each epoch right after its own float32 matmul peak
 measurement (best of 3 2048 x 2048 matmuls, same threads), so an epoch and the peak it is divided by see
 the same machine load. The fraction of the peak quoted is the median over rounds of those paired
-fractions; the fraction of the best matmul of the whole run is the conservative bound. FLOPs per sample are counted from the Linear layer
-shapes: 2 in out forward, 2 in out for the weight gradient, 2 in out for the input gradient (not for the
-first layer): batch norm, activations, losses and the optimiser are not counted.
+fractions; the fraction of the best matmul of the whole run is the conservative bound. FLOPs per sample
+are counted from the Linear layer shapes: 2 in out forward, 2 in out for the weight gradient, 2 in out
+for the input gradient (not for the first layer): batch norm, activations, losses and the optimiser are
+not counted.
 """
 
 from __future__ import annotations

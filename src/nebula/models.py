@@ -181,9 +181,11 @@ class NebulaCoder(nn.Module):
                 x_nb = self.augment(batch["x_nb"]) if self.training and self.augment is not None else batch["x_nb"]
                 zg = torch.cat([zg, self.gather(self.encode(x_nb)[1])])
                 views += 1
-            with torch.no_grad():  # for the labels; the anchor terms take their own gradients
+            # the N x m distances give the labels; only the nebula term needs their graph (the pulls are
+            # computed from the differences)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and lc.anchor_loss in ("nebula", "both")):
                 dist_g = self.anchors.distances(zg)
-            nearest = dist_g.argmin(1)  # every view's own nearest anchor
+            nearest = dist_g.detach().argmin(1)  # every view's own nearest anchor
             if lc.supervised:
                 if "y" not in batch:
                     raise ValueError("loss.supervised needs labelled data")
@@ -198,8 +200,7 @@ class NebulaCoder(nn.Module):
                 terms["near"] = self.anchors.pull(zg, nearest if lc.supervised else labels)
                 total = torch.add(total, terms["near"], alpha=lc.anchor_weight)  # total + w * term, one operation
             if lc.anchor_loss in ("nebula", "both"):
-                terms["neb"] = nebula_gravitation_loss(self.anchors.distances(zg), nearest, self.anchors.anchors,
-                                                       lc.repulsion_distance)
+                terms["neb"] = nebula_gravitation_loss(dist_g, nearest, self.anchors.anchors, lc.repulsion_distance)
                 weight = lc.anchor_weight * (lc.repulsion_weight if lc.anchor_loss == "both" else 1.0)
                 total = torch.add(total, terms["neb"], alpha=weight)
             if self.metric is not None:
@@ -208,7 +209,7 @@ class NebulaCoder(nn.Module):
                     pull = terms["near"] if "near" in terms and not lc.supervised else self.anchors.pull(zg, labels)
                 terms["metric"] = self.metric(zg, labels, dist_g, pull)
                 total = torch.add(total, terms["metric"], alpha=lc.metric_weight)
-            self._last = (zg.detach(), dist_g, nearest)
+            self._last = (zg.detach(), dist_g.detach(), nearest)
             if lc.prior == "anchors" and log_sigma is not None:
                 # prior N(a_c, I) with c the (clean) posterior mean's nearest anchor
                 ref = mu if mu_clean is None else mu_clean
