@@ -81,8 +81,7 @@ class _RatioTriplet(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: torch.Tensor, labels: torch.Tensor, nu: float) -> torch.Tensor:  # noqa: D102
         n, d = z.shape
-        sorted_labels, order = torch.sort(labels.view(-1), stable=True)
-        _, cls, counts = torch.unique_consecutive(sorted_labels, return_inverse=True, return_counts=True)
+        order, cls, counts = _sort_by_class(labels)
         zs = z.index_select(0, order)
         zc = zs - zs.mean(0)
         n_c = counts.to(z.dtype)
@@ -110,7 +109,7 @@ class _RatioTriplet(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: D102
         zc, s, a, b, cls, order = ctx.saved_tensors
-        n, d = zc.shape
+        d = zc.shape[1]
         a1, b1 = a.unsqueeze(1), b.unsqueeze(1)
         ones = torch.ones_like(a1)
         prod = s @ torch.cat([zc, a1 * zc, a1, ones], 1)  # S z, S (a z), S a, S 1
@@ -123,29 +122,30 @@ class _RatioTriplet(torch.autograd.Function):
         return torch.empty_like(out).index_copy_(0, order, out), None, None
 
 
-def _group_by_class(z: torch.Tensor, labels: torch.Tensor):
-    """Samples sorted so that classes are contiguous.
+def _sort_by_class(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(order (N,), class index of each sorted sample (N,) in [0, C), class sizes (C,)): ``labels[order]`` is
+    sorted, so every class is a contiguous run."""
+    sorted_labels, order = torch.sort(labels.view(-1), stable=True)
+    _, cls, counts = torch.unique_consecutive(sorted_labels, return_inverse=True, return_counts=True)
+    return order, cls, counts
 
-    Returns None when there is no valid triplet, else (zs (N, d), class index per sorted sample (N,),
-    class sizes (C,), class boundaries [0, ..., N] (C + 1 ints), number of valid triplets
-    T = sum_i (n_{c_i} - 1) (N - n_{c_i}) as a 0-d tensor of z's dtype).
-    """
-    n = len(z)
-    _, inverse, counts = torch.unique(labels.view(-1), return_inverse=True, return_counts=True)
-    size = counts[inverse].to(z.dtype)
-    count = ((size - 1.0) * (n - size)).sum()
+
+def _group_by_class(z: torch.Tensor, labels: torch.Tensor):
+    """None when there is no valid triplet, else (z sorted by class (N, d), class boundaries [0, ..., N]
+    (C + 1 ints), number of valid triplets T = sum_c n_c (n_c - 1) (N - n_c) as a 0-d tensor of z's dtype)."""
+    order, _, counts = _sort_by_class(labels)
+    n_c = counts.to(z.dtype)
+    count = (n_c * (n_c - 1.0) * (len(z) - n_c)).sum()
     if count == 0:
         return None
-    order = torch.argsort(inverse, stable=True)
-    bounds = [0, *torch.cumsum(counts, 0).tolist()]
-    return z[order], inverse[order], counts, bounds, count
+    return z.index_select(0, order), [0, *torch.cumsum(counts, 0).tolist()], count
 
 
 def ratio_triplet_loss_from_latents(z: torch.Tensor, labels: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
     """Order 3 straight from z: (N, d), equal to ``ratio_triplet_loss(pairwise_sq_distances(z), labels, margin)``.
 
     One :class:`_RatioTriplet` call: O(N^2 d) time, one N x N float buffer + O(N d) memory, and a
-    handful of tensor operations whatever the number of classes (no autograd graph, no host sync).
+    fixed number of tensor operations whatever the number of classes (no autograd graph).
     """
     return _RatioTriplet.apply(z, labels, float(margin))
 
@@ -230,7 +230,7 @@ def hinge_triplet_loss_from_latents(z: torch.Tensor, labels: torch.Tensor, margi
     grouped = _group_by_class(z, labels)
     if grouped is None:
         return z.sum() * 0.0
-    zs, _, _, bounds, count = grouped
+    zs, bounds, count = grouped
     return _HingeTripletSum.apply(zs, bounds, float(margin)) / count
 
 
