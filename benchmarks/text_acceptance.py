@@ -39,7 +39,7 @@ def final_kl(run_dir: Path) -> float:
 
 def run_compare(name: str, data: Path, config: Path, variants: list[str], out: Path, seeds: list[int],
                 epochs: int | None, overwrite: bool) -> list[dict[str, str]]:
-    from nebula.evaluate.compare import compare
+    from nebula.experiments.grid import compare
 
     result = compare(str(data), variants, seeds, out / name, config=str(config), epochs=epochs, threads=1,
                      overwrite=overwrite, command=" ".join(sys.argv))

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from nebula.data import load
-from nebula.models import MODELS
+from nebula.nvc.callbacks import mine_neighbours
+from nebula.run import build_model
 from nebula.train.trainer import Trainer
 
 from .reliability.helpers import tiny_config, tiny_images
@@ -18,9 +19,9 @@ def test_mine_neighbours_matches_brute_force(tmp_path):
     cfg = tiny_config(None)
     cfg.data.source = str(tmp_path / "tiny.npz")
     ds = load(cfg.data.source)
-    model = MODELS[cfg.method](cfg, ds)
+    model = build_model(cfg, ds)
     trainer = Trainer(model, ds, cfg)
-    table = trainer.mine_neighbours(3, chunk=7)  # several chunks
+    table = mine_neighbours(trainer, 3, chunk=7)  # several chunks
     mu = trainer.embed(trainer.train_index)
     d = torch.cdist(mu.double(), mu.double())
     d.fill_diagonal_(float("inf"))

@@ -63,7 +63,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Weights and forms of every loss term (METHODS.md section 1, "Total").
+    """Weights and forms of every NVC loss term (docs/methods.md section 1.8).
 
     L = mean(L_rec + beta KL) + anchor_weight * L_anchor + metric_weight * L_metric.
     ``anchor_input`` is the latent the anchor and metric terms see: ``mu`` (the posterior mean, what
@@ -110,6 +110,10 @@ class TrainConfig:
     ``anchor_init``: ``kmeans`` on the training latents, ``random`` training latents, ``tsne`` (latent
     means of a k-means partition of a t-SNE map of the training inputs) or ``auto`` (the modality's
     choice: tsne for images, kmeans otherwise); see :mod:`nebula.latent.placement`.
+    ``loggers``: besides metrics.csv, ``tensorboard`` and/or ``mlflow`` (:mod:`nebula.train.loggers`).
+    ``eval_every`` > 0 evaluates the latents on the test split every that many epochs (kNN accuracy and,
+    with anchors, nearest-anchor ACC; :mod:`nebula.train.periodic`); ``early_stop_metric`` (one of those
+    names) stops training after ``early_stop_patience`` evaluations without improvement.
     """
 
     epochs: int = 100
@@ -128,11 +132,15 @@ class TrainConfig:
     quiet: bool = False
     figures: bool = True
     tsne: bool = False
+    loggers: list[str] = field(default_factory=list)
+    eval_every: int = 0
+    early_stop_metric: str = ""
+    early_stop_patience: int = 5
 
 
 @dataclass
 class ContrastiveConfig:
-    """Contrastive methods (``method`` simclr, manifoldclr, directclr, mixup, noise; METHODS.md section 2).
+    """Contrastive methods (``method`` simclr, manifoldclr, directclr, mixup, noise; docs/methods.md section 2).
 
     Backbone and head: ``backbone`` cnn (small, 8x8..32x32) or resnet18 (CIFAR stem); ``channels`` sizes the
     cnn; ``head`` mlp / linear / none / direct with ``proj_dim`` outputs (``direct_dim`` for DirectCLR).
@@ -143,7 +151,7 @@ class ContrastiveConfig:
     ``prior_warmup`` steps, own optimiser group (``operator_lr``, ``operator_wd``, ``operator_clip``).
     Total: w_clr * contrastive + w_to * transport + w_kl(t) * KL + w_shift * ||mu_q||^2, with w_kl warmed
     up exponentially from 5e-3 over ``kl_warmup`` steps (0: none). Transport = per-pair squared distance
-    (summed over dims). ``operator_lr`` 1e-2 (METHODS: 1e-3 for runs of tens of thousands of steps; a few
+    (summed over dims). ``operator_lr`` 1e-2 (the reference's 1e-3, docs/methods.md section 2.7, suits runs of tens of thousands of steps; a few
     hundred steps need the larger rate for Psi to move).
     Baselines: ``mixup_max`` (z0 + m (z1 - z0), m ~ U(0, mixup_max)), ``noise_std`` (z0 + sigma eps).
     Few-label probe: ``fewshot_labels`` per class, ``fewshot_trials`` seeded trials.
@@ -190,8 +198,9 @@ class ContrastiveConfig:
 
 @dataclass
 class Config:
-    """Everything needed to reproduce a run. ``method`` picks the registered model family
-    (``nvc`` = :class:`~nebula.models.NebulaCoder`)."""
+    """Everything needed to reproduce a run. ``method`` picks the registered method
+    (:mod:`nebula.methods`; ``nvc`` = :class:`~nebula.nvc.model.NebulaCoder`); of the method sections
+    (``model`` and ``loss`` for NVC, ``contrastive``) only the chosen method's are written."""
 
     method: str = "nvc"
     data: DataConfig = field(default_factory=DataConfig)
@@ -203,7 +212,15 @@ class Config:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The configuration as plain data, without the sections of methods other than ``method``."""
+        from nebula.methods import METHODS, method_sections
+
+        out = dataclasses.asdict(self)
+        spec = METHODS.get(self.method)
+        if spec is not None:
+            for section in method_sections() - set(spec.sections):
+                out.pop(section, None)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:
@@ -242,6 +259,12 @@ class Config:
         return self
 
     def set(self, key: str, value: Any) -> None:
+        """Set ``section.key`` (or ``output`` / ``method``) to ``value``; ``data.options.NAME`` and
+        ``model.options.NAME`` set one entry of those mappings."""
+        if key.startswith(("data.options.", "model.options.")):
+            section, _, name = key.split(".", 2)
+            getattr(self, section).options[name] = value
+            return
         parts = key.split(".")
         if len(parts) == 1 and parts[0] in ("output", "method"):
             setattr(self, parts[0], None if value is None else str(value))
@@ -260,7 +283,7 @@ class Config:
 
     @property
     def variant(self) -> str:
-        """Name of the reference variant these flags make (``custom`` otherwise)."""
+        """Name of the NVC reference variant these flags make (``custom`` otherwise)."""
         m, lc = self.model, self.loss
         if not m.use_anchors:
             return "vae" if m.variational else "ae"
@@ -269,7 +292,7 @@ class Config:
         return "tvae" if m.variational else "tae"
 
     def apply_variant(self, name: str) -> Config:
-        """Set the flags of a reference variant (METHODS.md table): ae, vae, tae, tvae, nvc-ml."""
+        """Set the flags of a reference variant (docs/methods.md section 1.9): ae, vae, tae, tvae, nvc-ml."""
         if name not in VARIANTS:
             raise ConfigError(f"unknown variant '{name}'{did_you_mean(name, VARIANTS)}; choose from {', '.join(VARIANTS)}")
         variational, anchors, order = VARIANTS[name]
@@ -311,6 +334,9 @@ class Config:
             (t.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), found {t.grad_clip}"),
             (t.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, found {t.precision!r}"),
             (t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, found {t.checkpoint_every}"),
+            (t.eval_every >= 0, f"train.eval_every must be >= 0 (0 = off), found {t.eval_every}"),
+            (not t.early_stop_metric or t.eval_every > 0, "train.early_stop_metric needs train.eval_every > 0"),
+            (t.early_stop_patience >= 1, f"train.early_stop_patience must be >= 1, found {t.early_stop_patience}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -32,11 +32,11 @@ from tqdm.auto import tqdm
 from nebula.config import Config
 from nebula.data import load as load_data
 from nebula.data.base import NebulaDataset
-from nebula.errors import ConfigError, NebulaError, did_you_mean
-from nebula.modalities import configure_model
-from nebula.models import MODELS
+from nebula.errors import ConfigError, NebulaError
+from nebula.methods import METHODS, DataShapes
 from nebula.train import checkpoint as ckpt
 from nebula.train import distributed
+from nebula.train.callbacks import Callback
 from nebula.train.trainer import Trainer, TrainingInterrupted, resolve_device
 
 FINISHED = "complete"
@@ -84,12 +84,15 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def build_model(cfg: Config, dataset: NebulaDataset) -> torch.nn.Module:
-    """The model a configuration asks for, shaped for ``dataset``."""
-    configure_model(cfg.model, dataset.modality, dataset.meta)
-    if cfg.method not in MODELS:
-        raise ConfigError(f"unknown method '{cfg.method}'{did_you_mean(cfg.method, MODELS)}; known: {', '.join(sorted(MODELS))}")
-    return MODELS[cfg.method](cfg, dataset)
+def build_model(cfg: Config, shapes: DataShapes | NebulaDataset) -> torch.nn.Module:
+    """The model a configuration asks for, shaped for ``shapes`` (or a dataset's shapes)."""
+    spec = METHODS.lookup(cfg.method)
+    return spec.build(cfg, shapes if isinstance(shapes, DataShapes) else DataShapes.of(shapes))
+
+
+def run_label(cfg: Config) -> str:
+    """The run's name in run.json, eval.json and reports: NVC's variant (ae ... nvc-ml), else the method."""
+    return METHODS.lookup(cfg.method).run_label(cfg)
 
 
 def load_dataset(cfg: Config) -> NebulaDataset:
@@ -165,7 +168,8 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
 
 
 def train(config: Config | dict | str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
-          dataset: NebulaDataset | None = None, figures: bool | None = None) -> Run:
+          dataset: NebulaDataset | None = None, figures: bool | None = None,
+          callbacks: list[Callback] | None = None) -> Run:
     """Train a configuration end to end and, when ``config.output`` is set, write its run folder.
 
     Args:
@@ -174,6 +178,8 @@ def train(config: Config | dict | str | Path | None = None, *, resume: bool = Fa
         overwrite: replace a finished run in ``config.output``.
         dataset: use this dataset instead of loading ``config.data``.
         figures: override ``config.train.figures``.
+        callbacks: your own :class:`~nebula.train.callbacks.Callback` objects, called after the method's and
+            the loggers.
     """
     if isinstance(config, (str, Path)):
         cfg = Config.from_yaml(config)
@@ -195,13 +201,14 @@ def train(config: Config | dict | str | Path | None = None, *, resume: bool = Fa
         check_run_dir(run_dir, overwrite, resume)
     ctx, device = distributed.setup(resolve_device(cfg.train.device))
     try:
-        return _train(cfg, run_dir, ctx, device, resume, overwrite, dataset, figures)
+        return _train(cfg, run_dir, ctx, device, resume, overwrite, dataset, figures, callbacks)
     finally:
         distributed.teardown(ctx)
 
 
 def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, device: torch.device, resume: bool,
-           overwrite: bool, dataset: NebulaDataset | None, figures: bool | None) -> Run:
+           overwrite: bool, dataset: NebulaDataset | None, figures: bool | None,
+           callbacks: list[Callback] | None = None) -> Run:
     """The body of :func:`train` once the process group (if any) is set up; only rank 0 writes."""
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     t0 = time.perf_counter()
@@ -216,7 +223,7 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
         if not resume:
             ckpt.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     info: dict[str, Any] = {
-        "status": "running", "variant": cfg.variant, "modality": ds.modality,
+        "status": "running", "variant": run_label(cfg), "method": cfg.method, "modality": ds.modality,
         "dataset": {k: v for k, v in ds.meta.items() if k != "state" and _jsonable(v)},
         "num_samples": len(ds), "input_shape": list(ds.input_shape), "target_shape": list(ds.target_shape),
         "num_classes": ds.num_classes, "architecture": getattr(model, "architecture", {}),
@@ -228,7 +235,7 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     if writes:
         ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
     distributed.barrier()
-    trainer = Trainer(model, ds, cfg, run_dir, dist_ctx=ctx, device=device)
+    trainer = Trainer(model, ds, cfg, run_dir, dist_ctx=ctx, device=device, callbacks=callbacks)
     if resume:
         trainer.resume()
     t_train = time.perf_counter()
@@ -248,7 +255,7 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     emb = compute_embeddings(model, ds, trainer.device)
     run = Run(config=cfg, model=model, run_dir=run_dir, dataset=ds, embeddings=emb, info=info)
     if writes:
-        ckpt.save_weights(model, run_dir / "model.safetensors", metadata={"variant": cfg.variant})
+        ckpt.save_weights(model, run_dir / "model.safetensors", metadata={"variant": info["variant"], "method": cfg.method})
         save_embeddings(run_dir / "embeddings.npz", emb)
         if cfg.train.figures if figures is None else figures:
             from nebula.evaluate.plots import run_figures
@@ -275,11 +282,9 @@ def load(run_dir: str | Path, device: str = "cpu") -> Run:
     if not isinstance(info, dict) or info.get("status") != FINISHED:
         found = info.get("status") if isinstance(info, dict) else type(info).__name__
         raise NebulaError(f"{run_dir}: not a finished nebula run (run.json status {found!r}, expected {FINISHED!r})")
-    shell = NebulaDataset(x=torch.zeros(1, *info["input_shape"]), y=None, split=np.zeros(1, np.int8),
-                          target=torch.zeros(1, *info["target_shape"]), meta={"modality": info["modality"]})
-    if info.get("data_state"):
-        shell.meta["state"] = info["data_state"]
-    model = build_model(cfg, shell)
+    meta = {"modality": info["modality"], **({"state": info["data_state"]} if info.get("data_state") else {})}
+    shapes = DataShapes(tuple(info["input_shape"]), tuple(info["target_shape"]), info["modality"], meta=meta)
+    model = build_model(cfg, shapes)
     ckpt.load_weights(model, run_dir / "model.safetensors")
     model.to(resolve_device(device)).eval()
     emb = {}

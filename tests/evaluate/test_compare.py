@@ -11,14 +11,8 @@ import pytest
 
 from nebula.cli import main
 from nebula.errors import ConfigError
-from nebula.evaluate.compare import (
-    acceptance_summary,
-    aggregate,
-    compare,
-    parse_list,
-    read_results_csv,
-    table_cells,
-)
+from nebula.experiments.grid import compare, parse_list
+from nebula.experiments.tables import acceptance_summary, aggregate, read_results_csv, table_cells
 from tests.evaluate.helpers import check_self_contained_html
 
 TINY = ["--set", "model.hidden=[32]", "--set", "model.feature_dim=16", "--set", "train.pretrain_epochs=1",
@@ -124,7 +118,7 @@ def test_aggregate_bold_and_acceptance():
 
 
 def test_results_csv_round_trip(tmp_path):
-    from nebula.evaluate.compare import write_results_csv
+    from nebula.experiments.tables import write_results_csv
 
     path = write_results_csv(tmp_path / "r.csv", _rows())
     back = read_results_csv(path)

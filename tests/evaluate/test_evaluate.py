@@ -61,7 +61,9 @@ def test_registered_evaluator_results_are_merged(tmp_path, monkeypatch):
 
     fake_run(tmp_path / "run")
     registry.evaluators_for("image")  # import the built-in plug-ins, then hide them
-    monkeypatch.setattr(registry, "EVALUATORS", {})
+    from nebula.registry import Registry
+
+    monkeypatch.setattr(registry, "EVALUATORS", Registry("evaluator"))
     seen = {}
 
     @register_evaluator("test_plugin", modalities=("image",))

@@ -21,7 +21,7 @@ from nebula.evaluate.geometry import (
 from nebula.evaluate.plots import renderer_for
 from nebula.evaluate.registry import evaluators_for
 from nebula.losses.chamfer import chamfer_distance
-from nebula.models import NebulaCoder
+from nebula.nvc.model import NebulaCoder
 
 
 def test_fscore() -> None:
@@ -57,7 +57,7 @@ def test_geometry_metrics_on_untrained_model() -> None:
     cfg = Config()
     cfg.model.latent_dim = 4
     cfg.model.options.update(point_channels=[8, 16], fold_hidden=[8, 8])
-    model = NebulaCoder(cfg, ds.input_shape, ds.target_shape, "points")
+    model = NebulaCoder.from_config(cfg, ds.input_shape, ds.target_shape, "points")
     out = geometry_metrics(SimpleNamespace(model=model), ds)
     assert out["geometry_samples"] == int((ds.split == 1).sum())
     for key in ("chamfer", "fscore@0.05", "input_chamfer", "input_fscore@0.02", "chamfer_reduction"):

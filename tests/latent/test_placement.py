@@ -76,13 +76,13 @@ def test_tsne_placement_on_integer_inputs_is_refused_before_training():
 
     from nebula.config import Config
     from nebula.data.base import NebulaDataset
-    from nebula.models import MODELS
+    from nebula.run import build_model
 
     cfg = Config().apply_variant("tvae")
     cfg.train.anchor_init = "tsne"
     ds = NebulaDataset(x=torch.zeros(8, 12, dtype=torch.long), y=None, split=np.zeros(8, np.int8),
                        meta={"name": "tokens", "modality": "image"})
     with pytest.raises(ConfigError, match="tokens has torch.int64"):
-        MODELS["nvc"](cfg, ds)
+        build_model(cfg, ds)
     cfg.train.anchor_init = "kmeans"
-    assert MODELS["nvc"](cfg, ds).anchor_init == "kmeans"
+    assert build_model(cfg, ds).anchor_init == "kmeans"

@@ -10,10 +10,10 @@ import torch
 
 from nebula.config import Config
 from nebula.data import load
-from nebula.models import NebulaCoder
 from nebula.nn import build_decoder, build_encoder
 from nebula.nn.folding import square_grid
 from nebula.nn.pointnet import PointNetEncoder
+from nebula.nvc.model import NebulaCoder
 
 
 def _cfg(**options) -> Config:
@@ -54,7 +54,7 @@ def test_nebula_coder_completion_target_shape() -> None:
     cfg.model.latent_dim = 4
     import nebula.data  # noqa: F401  (registers the points modality)
 
-    model = NebulaCoder(cfg, (40, 3), (64, 3), "points")
+    model = NebulaCoder.from_config(cfg, (40, 3), (64, 3), "points")
     out = model({"x": torch.randn(6, 40, 3), "target": torch.randn(6, 64, 3)})
     assert out.output.shape == (6, 64, 3) and torch.isfinite(out.loss)
     assert model.architecture == {"encoder": "pointnet", "decoder": "folding", "reconstruction": "chamfer"}

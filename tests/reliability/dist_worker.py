@@ -31,9 +31,9 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from nebula.models import StepInfo
     from nebula.run import build_model, train
     from nebula.train import distributed
+    from nebula.train.contract import StepInfo
 
     ctx, device = distributed.setup(torch.device("cpu"), timeout_s=120)
     try:

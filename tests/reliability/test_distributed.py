@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from nebula.models import StepInfo
 from nebula.run import build_model
 from nebula.train import checkpoint as ckpt
+from nebula.train.contract import StepInfo
 from nebula.train.distributed import shard_batch
 
 from .dist_worker import equivalence_config, global_batch, worker

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from nebula.cli import main
-from nebula.models import ModelOutput, NebulaCoder
+from nebula.nvc.model import NebulaCoder
 from nebula.run import train
 from nebula.train import checkpoint as ckpt
+from nebula.train.contract import ModelOutput
 from nebula.train.trainer import NonFiniteLoss, Trainer
 
 from .helpers import tiny_config, tiny_dataset, tiny_images
@@ -134,7 +135,7 @@ def test_bf16_autocast_option_trains(tmp_path):
     """train.precision=bf16 runs the forward under bf16 autocast (meant for GPUs; CPU autocast here):
     finite losses, float32 master weights."""
     cfg = tiny_config(None, epochs=2, precision="bf16")
-    model = NebulaCoder(cfg, (1, 8, 8), (1, 8, 8))
+    model = NebulaCoder.from_config(cfg, (1, 8, 8), (1, 8, 8))
     trainer = Trainer(model, tiny_dataset(), cfg, None, log=lambda m: None)
     seen = []
     original = model.encoder.forward

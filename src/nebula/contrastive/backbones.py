@@ -12,26 +12,20 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nebula.errors import ConfigError, did_you_mean
+from nebula.errors import ConfigError
+from nebula.registry import Registry
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_backbone(name: str):
-    def wrap(fn):
-        BACKBONES[name] = fn
-        return fn
-
-    return wrap
+#: name -> ``builder(input_shape, channels) -> nn.Module`` with ``out_features``
+BACKBONES: Registry[Callable[..., nn.Module]] = Registry("backbone")
+register_backbone = BACKBONES.register
 
 
 def build_backbone(name: str, input_shape: tuple[int, ...], channels: list[int]) -> nn.Module:
     """The backbone ``name`` for images of ``input_shape`` (C, H, W); ``channels`` sizes the small CNN."""
-    if name not in BACKBONES:
-        raise ConfigError(f"unknown backbone '{name}'{did_you_mean(name, BACKBONES)}; known: {', '.join(sorted(BACKBONES))}")
+    build = BACKBONES.lookup(name)
     if len(input_shape) != 3:
         raise ConfigError(f"contrastive backbones need images (C, H, W), found sample shape {tuple(input_shape)}")
-    return BACKBONES[name](tuple(input_shape), list(channels))
+    return build(tuple(input_shape), list(channels))
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:

@@ -1,12 +1,12 @@
 """ContrastiveLearner: SimCLR and ManifoldCLR (variational Lie group feature augmentations) and baselines.
 
-One model class serves the methods registered with :func:`nebula.models.register_model`:
+One model class serves the methods registered by :mod:`nebula.contrastive.method`:
 
 * ``simclr``: NT-Xent between g(z0) and g(z1), z_i = backbone(view_i), g the projection head;
 * ``manifoldclr``: z0_aug = T(c0) z0 with c0 ~ p(c | z0) (learned prior) replaces z0 in the contrastive loss,
   and the operators are trained by
   L = w_clr NT-Xent + w_to mean_n ||T(c) z0 - sg(z1)||^2 + w_kl(t) KL(q(c|z0,z1) || p(c|z0)) + w_shift ||mu_q||^2,
-  c ~ q (METHODS.md section 2). With a head: cosine NT-Xent (T = 0.5) between g(z0_aug) and g(z1); without
+  c ~ q (docs/methods.md section 2.4). With a head: cosine NT-Xent (T = 0.5) between g(z0_aug) and g(z1); without
   (``head none``/``direct``): NT-Xent with similarity -mean((x - y)^2), z0 added as extra negatives;
 * ``directclr``: ManifoldCLR with the DirectCLR head (loss on the first ``direct_dim`` features) and
   operators acting on those dimensions only;
@@ -37,7 +37,7 @@ from nebula.contrastive.heads import build_head
 from nebula.contrastive.losses import nt_xent
 from nebula.errors import ConfigError
 from nebula.latent.lie import VariationalLieOperators, exponential_warmup
-from nebula.models import ModelOutput, StepInfo, register_model
+from nebula.train.contract import ModelOutput, StepInfo
 
 METHODS = ("simclr", "manifoldclr", "directclr", "mixup", "noise")
 OPERATOR_METHODS = ("manifoldclr", "directclr")
@@ -84,10 +84,6 @@ class ContrastiveLearner(nn.Module):
                              "similarity": similarity, "operators": self.lie is not None}
 
     # ------------------------------------------------------------------ features
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features h: (N, D)."""
-        return self.backbone(x)
-
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features (N, D) (call in eval mode); what probes and the run folder use."""
@@ -155,19 +151,3 @@ class ContrastiveLearner(nn.Module):
             groups.append({"params": list(self.lie.posterior.parameters()) + list(self.lie.prior.parameters()),
                            "lr": self.cc.coefficient_lr, "weight_decay": 0.0, "name": "coefficients"})
         return [g for g in groups if g["params"]]
-
-    def anchor_array(self) -> None:
-        return None
-
-
-def _builder(method: str):
-    def build(cfg: Config, dataset) -> ContrastiveLearner:
-        if dataset.modality != "image":
-            raise ConfigError(f"method '{method}' needs image data, found modality '{dataset.modality}'")
-        return ContrastiveLearner(cfg, dataset.input_shape, method)
-
-    return build
-
-
-for _name in METHODS:
-    register_model(_name)(_builder(_name))

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from nebula.data.base import NebulaDataset, make_split
-from nebula.errors import DataError, NebulaError, did_you_mean
+from nebula.errors import DataError, NebulaError
+from nebula.registry import Registry, did_you_mean
 
 Loader = Callable[..., NebulaDataset]
 #: what parsing truncated or corrupt bytes raises (numpy, struct, gzip/zlib, h5py, codecs); turned into DataError
@@ -34,18 +35,14 @@ class Format:
     priority: int = 0
 
 
-DATASETS: dict[str, Loader] = {}
-FORMATS: dict[str, Format] = {}
-
-
-def register_dataset(name: str) -> Callable[[Loader], Loader]:
-    """Register ``loader(**options) -> NebulaDataset`` under a name usable as ``--data NAME``."""
-
-    def wrap(fn: Loader) -> Loader:
-        DATASETS[name] = fn
-        return fn
-
-    return wrap
+#: modules of this package that register the built-in formats and datasets (imported on first use)
+_BUILTIN = tuple(f"nebula.data.{m}" for m in ("images", "text", "points", "voxels", "shapes"))
+#: name -> ``loader(**options)``, usable as ``--data NAME``
+DATASETS: Registry[Loader] = Registry("dataset", _BUILTIN)
+#: name -> :class:`Format`
+FORMATS: Registry[Format] = Registry("data format", _BUILTIN)
+#: register ``loader(**options) -> NebulaDataset`` under a name usable as ``--data NAME``
+register_dataset = DATASETS.register
 
 
 def register_format(name: str, modality: str, match: Callable[[Path], bool], priority: int = 0) -> Callable[[Loader], Loader]:
@@ -55,7 +52,7 @@ def register_format(name: str, modality: str, match: Callable[[Path], bool], pri
     """
 
     def wrap(fn: Loader) -> Loader:
-        FORMATS[name] = Format(name, modality, match, fn, priority)
+        FORMATS.register(name, Format(name, modality, match, fn, priority))
         return fn
 
     return wrap
@@ -73,7 +70,7 @@ def detect_format(path: Path, modality: str = "auto") -> Format:
         except Exception:  # noqa: BLE001 - a sniffer that cannot read the file means "not this format"
             continue
     kind = "folder" if path.is_dir() else f"file with suffix '{path.suffix}'"
-    known = ", ".join(sorted(FORMATS))
+    known = ", ".join(FORMATS.names())
     raise DataError(f"{path}: unknown data format ({kind}); known formats: {known}")
 
 
@@ -97,13 +94,13 @@ def load(
     options = dict(options or {})
     name = str(source)
     if name in DATASETS:
-        ds = DATASETS[name](**options)
+        ds = DATASETS.lookup(name)(**options)
         ds.meta.setdefault("name", name)
     else:
         path = Path(name).expanduser()
         if not path.exists():
             hint = did_you_mean(name, DATASETS)
-            raise DataError(f"{path}: no such file or folder, and not a registered dataset{hint} (registered: {', '.join(sorted(DATASETS))})")
+            raise DataError(f"{path}: no such file or folder, and not a registered dataset{hint} (registered: {', '.join(DATASETS.names())})")
         fmt = detect_format(path, modality)
         # loaders that fit state on the training split (a text vocabulary) split the data themselves
         accepts = inspect.signature(fmt.load).parameters
@@ -137,14 +134,5 @@ def load(
         ds.y = np.asarray(ds.y, dtype=np.int64)
     return ds.check(name)
 
-
-def _register_builtin() -> None:
-    import importlib
-
-    for module in ("images", "text", "points", "voxels", "shapes"):
-        importlib.import_module(f"nebula.data.{module}")
-
-
-_register_builtin()
 
 __all__ = ["NebulaDataset", "load", "register_dataset", "register_format", "DATASETS", "FORMATS", "make_split"]

@@ -12,11 +12,11 @@ Sections of the result (and of ``eval.json``):
   (:mod:`nebula.evaluate.metrics`);
 * ``probes``: kNN (cosine, k = 10 and 1) and linear-probe accuracy, fit on split 0 and tested on
   split 1 (:mod:`nebula.evaluate.probes`);
-* ``reconstruction``: the per-sample training reconstruction loss of ``decode(mu)`` on each split;
-* ``anchors``: usage histogram, dead anchors, pairwise distances, within-anchor spread;
+* ``reconstruction`` (NVC runs): the per-sample training reconstruction loss of ``decode(mu)`` on each split;
+* ``anchors`` (runs with anchors): usage histogram, dead anchors, pairwise distances, within-anchor spread;
 * ``covariance``: latent covariance (d x d) and its off-diagonal energy ratio;
 * ``training``: epochs, timings and the last row of every logged loss term;
-* ``plugins``: the registered evaluators' results;
+* ``plugins``: the results of the evaluators registered for the run's (method family, modality);
 * ``summary``: flat ``{metric: number}`` of the headline values (one results.csv row).
 """
 
@@ -109,6 +109,7 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     from nebula.config import Config
     from nebula.evaluate import metrics as M
     from nebula.evaluate.probes import probe_scores
+    from nebula.methods import METHODS
 
     run_dir = Path(run_dir)
     for name in ("config.yaml", "run.json"):
@@ -119,6 +120,7 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     emb = load_embeddings(run_dir)
     history = read_metrics_csv(run_dir / "metrics.csv")
     seed = cfg.train.seed
+    family = METHODS.lookup(cfg.method).family
 
     z = emb["z"].astype(np.float64)
     y = emb["y"].astype(np.int64)
@@ -130,7 +132,7 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
 
     result: dict[str, Any] = {
         "run_dir": str(run_dir),
-        "variant": info.get("variant", cfg.variant),
+        "variant": info.get("variant") or METHODS.lookup(cfg.method).run_label(cfg),
         "method": cfg.method,
         "dataset": (info.get("dataset") or {}).get("name", cfg.data.source),
         "modality": info.get("modality", "image"),
@@ -155,8 +157,9 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     result["probes"] = probe_scores(z, y, split, seed=seed) if len(classes) >= 2 else None
 
     # ---------------------------------------------------------------- reconstruction
-    rec_section: dict[str, Any] = {"loss": (info.get("architecture") or {}).get("reconstruction", cfg.loss.reconstruction)}
+    rec_section: dict[str, Any] | None = None
     if "rec" in emb:
+        rec_section = {"loss": (info.get("architecture") or {}).get("reconstruction", "")}
         rec = emb["rec"].astype(np.float64)
         for name, mask in (("test", split == 1), ("train", split == 0)):
             rec_section[f"{name}_mean"] = float(rec[mask].mean()) if mask.any() else float("nan")
@@ -179,7 +182,7 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     }
 
     # ---------------------------------------------------------------- plug-ins
-    result["plugins"] = _run_plugins(run_dir, result["modality"], run, dataset) if plugins else {}
+    result["plugins"] = _run_plugins(run_dir, result["modality"], family, run, dataset) if plugins else {}
     result["summary"] = summarise(result)
     result = _json_clean(result)
     if write:
@@ -189,10 +192,10 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     return result
 
 
-def _run_plugins(run_dir: Path, modality: str, run: Any, dataset: Any) -> dict[str, Any]:
+def _run_plugins(run_dir: Path, modality: str, family: str, run: Any, dataset: Any) -> dict[str, Any]:
     from nebula.evaluate.registry import evaluators_for
 
-    found = evaluators_for(modality)
+    found = evaluators_for(modality, family)
     out: dict[str, Any] = {}
     if not found:
         return out

@@ -1,11 +1,10 @@
 """Evaluation of contrastive runs (SimCLR / ManifoldCLR): probes on backbone features, operator diagnostics.
 
-Metrics (``evaluate_contrastive``), all computed from the run's saved embeddings (train split -> test split):
+Metrics (``evaluate_contrastive``), all computed from the run's saved embeddings (train split -> test split).
+The probes (kNN, linear) and the k-means clustering of the features are the common ``probes`` and
+``clustering`` sections of eval.json (:func:`nebula.evaluate.evaluate`); this plug-in adds what is
+particular to contrastive runs:
 
-* ``linear_probe_accuracy``: logistic regression on standardised backbone features;
-* ``knn_cosine_k5_accuracy``: 5-nearest-neighbour vote, cosine distance;
-* ``kmeans_purity``, ``kmeans_hungarian_accuracy``, ``kmeans_nmi`` (arithmetic): k-means (k = classes, seeded)
-  on the standardised test features - purity and Hungarian accuracy are reported separately;
 * operator runs: ``transport_ratio`` = sum ||z1 - T(c) z0||^2 / sum ||z1 - z0||^2 over test pairs (two seeded
   augmented views of every test image, c = posterior mean; ``transport_ratio_sampled`` with c ~ q),
   ``active_coefficients`` (mean number of |c_m| > 0.01 per pair), ``operators_used`` (operators whose mean
@@ -30,35 +29,6 @@ from nebula.evaluate.registry import register_evaluator
 ACTIVE_TOL = 1e-2
 
 
-def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray) -> float:
-    """Test accuracy of a logistic regression fitted on standardised training features
-    (:func:`nebula.evaluate.probes.linear_probe_accuracy`)."""
-    from nebula.evaluate.probes import linear_probe_accuracy
-
-    return linear_probe_accuracy(z_train, y_train, z_test, y_test)
-
-
-def knn_cosine(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray, k: int = 5) -> float:
-    """k-nearest-neighbour vote accuracy under cosine distance (the reference's k = 5)."""
-    from nebula.evaluate.probes import knn_accuracy
-
-    return knn_accuracy(z_train, y_train, z_test, y_test, k=k, metric="cosine")
-
-
-def clustering_scores(z: np.ndarray, y: np.ndarray, seed: int = 0) -> dict[str, float]:
-    """k-means on standardised z with k = number of classes: purity, Hungarian accuracy, NMI (arithmetic)."""
-    from sklearn.preprocessing import StandardScaler
-
-    from nebula.evaluate.metrics import hungarian_accuracy, kmeans_labels, purity
-
-    pred = kmeans_labels(StandardScaler().fit_transform(z), len(np.unique(y)), seed=seed)
-    from sklearn.metrics import normalized_mutual_info_score
-
-    return {"kmeans_purity": purity(y, pred), "kmeans_hungarian_accuracy": hungarian_accuracy(y, pred),
-            "kmeans_nmi": float(normalized_mutual_info_score(y, pred, average_method="arithmetic"))}
-
-
-@torch.no_grad()
 def test_pairs(model: Any, x: torch.Tensor, seed: int, batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """Backbone features (N, D) of two seeded augmented views of every image in x (eval mode)."""
     device = next(model.parameters()).device
@@ -187,7 +157,7 @@ def fewshot_for_run(model: Any, emb: dict[str, np.ndarray], cc: Any, seed: int) 
                          labels_per_class=cc.fewshot_labels, trials=cc.fewshot_trials, seed=seed)
 
 
-@register_evaluator("contrastive", modalities=("image",))
+@register_evaluator("contrastive", modalities=("image",), families=("contrastive",))
 def evaluate_contrastive(run: Any, dataset: Any) -> dict[str, Any]:
     """Metrics of a contrastive run (empty for other models); writes contrastive_eval.npz and figures when
     the run has a folder."""
@@ -202,10 +172,6 @@ def evaluate_contrastive(run: Any, dataset: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"method": model.method, "head": model.architecture["head"]}
     labelled = emb["y"] >= 0
     if labelled[tr].any() and labelled[te].any():
-        a, b = tr & labelled, te & labelled
-        out["linear_probe_accuracy"] = linear_probe(emb["z"][a], emb["y"][a], emb["z"][b], emb["y"][b])
-        out["knn_cosine_k5_accuracy"] = knn_cosine(emb["z"][a], emb["y"][a], emb["z"][b], emb["y"][b])
-        out.update(clustering_scores(emb["z"][b], emb["y"][b], seed))
         out.update(fewshot_for_run(model, emb, run.config.contrastive, seed))
     if model.lie is not None and dataset is not None:
         x_test = dataset.x[torch.from_numpy(np.flatnonzero(dataset.split == 1))]

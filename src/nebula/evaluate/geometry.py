@@ -75,7 +75,7 @@ def reconstruct(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) 
     return torch.cat(parts)
 
 
-@register_evaluator("geometry", modalities=("points", "voxels"))
+@register_evaluator("geometry", modalities=("points", "voxels"), families=("nvc",))
 def geometry_metrics(run: Any, dataset: Any) -> dict[str, Any]:
     """Chamfer / F-score (points) or IoU (voxels) on the test split, with completion baselines."""
     split = np.asarray(dataset.split) if dataset.split is not None else np.zeros(len(dataset), np.int8)

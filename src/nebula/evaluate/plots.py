@@ -17,24 +17,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from nebula.registry import Registry  # noqa: E402
+
 #: modality -> renderer(samples (R, C, *shape) in data space, path, title)
-RENDERERS: dict[str, Callable[[np.ndarray, Path, str], None]] = {}
-
-
-def register_renderer(modality: str):
-    def wrap(fn):
-        RENDERERS[modality] = fn
-        return fn
-
-    return wrap
+RENDERERS: Registry[Callable[[np.ndarray, Path, str], None]] = Registry(
+    "renderer", ("nebula.evaluate.text", "nebula.evaluate.geometry"))
+register_renderer = RENDERERS.register
 
 
 def renderer_for(modality: str) -> Callable[[np.ndarray, Path, str], None] | None:
-    """The registered renderer for a modality (importing the modality renderers on first use)."""
-    import importlib
-
-    for module in ("text", "geometry"):  # modules registering renderers, e.g. "geometry", "text"
-        importlib.import_module(f"nebula.evaluate.{module}")
+    """The registered renderer for a modality (None when it has none)."""
     return RENDERERS.get(modality)
 
 

@@ -1,36 +1,52 @@
-"""Registries that let each modality or method plug into evaluation without touching it.
+"""Evaluator plug-ins, chosen by (method family, modality), so each method and modality plugs into
+evaluation without touching it.
 
-* ``EVALUATORS``: name -> (modalities or None for all, fn(run, dataset) -> {metric: value}); extra
-  metrics (e.g. Chamfer/F-score/IoU for 3D, perplexity for text) merged into ``eval.json``.
-* Renderers for data-space samples live in :mod:`nebula.evaluate.plots` (``register_renderer``).
+An evaluator is ``fn(run, dataset) -> {metric: value}``; its results are merged into ``eval.json``
+under its name (e.g. Chamfer/F-score/IoU for 3D, perplexity for text, operator diagnostics for
+contrastive runs). Renderers for data-space samples live in :mod:`nebula.evaluate.plots`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from nebula.registry import Registry
+
 Evaluator = Callable[[Any, Any], dict[str, Any]]
-EVALUATORS: dict[str, tuple[tuple[str, ...] | None, Evaluator]] = {}
 
 
-def register_evaluator(name: str, modalities: tuple[str, ...] | None = None) -> Callable[[Evaluator], Evaluator]:
-    """Register ``fn(run, dataset) -> dict`` for runs of the given modalities (None: every run)."""
+@dataclass(frozen=True)
+class EvaluatorEntry:
+    """``fn`` runs for runs whose modality is in ``modalities`` and whose method family is in ``families``
+    (None: any)."""
+
+    name: str
+    fn: Evaluator
+    modalities: tuple[str, ...] | None = None
+    families: tuple[str, ...] | None = None
+
+    def applies(self, modality: str, family: str) -> bool:
+        return ((self.modalities is None or modality in self.modalities)
+                and (self.families is None or family in self.families))
+
+
+EVALUATORS: Registry[EvaluatorEntry] = Registry(
+    "evaluator", tuple(f"nebula.evaluate.{m}" for m in ("text", "contrastive", "geometry")))
+
+
+def register_evaluator(name: str, modalities: tuple[str, ...] | None = None,
+                       families: tuple[str, ...] | None = None) -> Callable[[Evaluator], Evaluator]:
+    """Register ``fn(run, dataset) -> dict`` for runs of the given modalities and method families (None: all)."""
 
     def wrap(fn: Evaluator) -> Evaluator:
-        EVALUATORS[name] = (modalities, fn)
+        EVALUATORS.register(name, EvaluatorEntry(name, fn, modalities, families))
         return fn
 
     return wrap
 
 
-def evaluators_for(modality: str) -> dict[str, Evaluator]:
-    _register_builtin()
-    return {n: fn for n, (mods, fn) in EVALUATORS.items() if mods is None or modality in mods}
-
-
-def _register_builtin() -> None:
-    import importlib
-
-    for module in ("text", "contrastive", "geometry"):  # e.g. "geometry", "text"
-        importlib.import_module(f"nebula.evaluate.{module}")
+def evaluators_for(modality: str, family: str = "nvc") -> dict[str, Evaluator]:
+    """name -> evaluator for a run of ``modality`` trained by a method of ``family``."""
+    return {e.name: e.fn for e in EVALUATORS.values() if e.applies(modality, family)}

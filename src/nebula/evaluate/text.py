@@ -173,7 +173,7 @@ def interpolation_pairs(z: np.ndarray, y: np.ndarray, split: np.ndarray, count: 
     return pairs
 
 
-@register_evaluator("text", modalities=("text",))
+@register_evaluator("text", modalities=("text",), families=("nvc",))
 def evaluate_text(run: Any, dataset: Any, per_anchor: int = 5, steps: int = 7, pairs: int = 4) -> dict[str, Any]:
     """Metrics on the test split and text samples written to the run folder (see module docstring)."""
     model, emb = run.model, run.embeddings

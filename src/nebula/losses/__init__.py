@@ -3,8 +3,7 @@
 A registered :class:`Reconstruction` pairs the loss with the map from decoder output to data space
 (``sigmoid`` for BCE-with-logits, identity for MSE), used to draw and measure reconstructions.
 Modalities add their own (chamfer for point clouds, voxel BCE, token cross-entropy) in a module of
-this package that registers them with :func:`register_reconstruction` and is listed in
-``_register_builtin``.
+this package that registers them with :func:`register_reconstruction` (the registry's built-ins).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from nebula.errors import ConfigError, did_you_mean
+from nebula.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,8 @@ class Reconstruction:
     to_data: Callable[[torch.Tensor], torch.Tensor]
 
 
-RECONSTRUCTIONS: dict[str, Reconstruction] = {}
+RECONSTRUCTIONS: Registry[Reconstruction] = Registry(
+    "reconstruction loss", tuple(f"nebula.losses.{m}" for m in ("token", "chamfer", "voxel")))
 
 
 def identity(t: torch.Tensor) -> torch.Tensor:
@@ -36,17 +36,14 @@ def register_reconstruction(name: str, to_data: Callable[[torch.Tensor], torch.T
     """Decorator registering ``loss(output, target) -> (N,)`` under ``name``."""
 
     def wrap(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
-        RECONSTRUCTIONS[name] = Reconstruction(name, fn, to_data)
+        RECONSTRUCTIONS.register(name, Reconstruction(name, fn, to_data))
         return fn
 
     return wrap
 
 
 def get_reconstruction(name: str) -> Reconstruction:
-    if name not in RECONSTRUCTIONS:
-        raise ConfigError(f"unknown reconstruction loss '{name}'{did_you_mean(name, RECONSTRUCTIONS)}; "
-                          f"known: {', '.join(sorted(RECONSTRUCTIONS))}")
-    return RECONSTRUCTIONS[name]
+    return RECONSTRUCTIONS.lookup(name)
 
 
 @register_reconstruction("bce", to_data=torch.sigmoid)
@@ -60,12 +57,3 @@ def mse_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error summed per sample: (N,)."""
     return (output - target).pow(2).flatten(1).sum(1)
 
-
-def _register_builtin() -> None:
-    import importlib
-
-    for module in ("token", "chamfer", "voxel"):  # modality modules of this package, e.g. "chamfer"
-        importlib.import_module(f"nebula.losses.{module}")
-
-
-_register_builtin()

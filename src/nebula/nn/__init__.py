@@ -17,52 +17,23 @@ from typing import Any
 
 from torch import nn
 
-from nebula.errors import ConfigError, did_you_mean
+from nebula.registry import Registry
 
 EncoderBuilder = Callable[..., nn.Module]
 DecoderBuilder = Callable[..., nn.Module]
 
-ENCODERS: dict[str, EncoderBuilder] = {}
-DECODERS: dict[str, DecoderBuilder] = {}
-
-
-def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
-    """Register ``builder(input_shape, cfg) -> encoder``."""
-
-    def wrap(fn: EncoderBuilder) -> EncoderBuilder:
-        ENCODERS[name] = fn
-        return fn
-
-    return wrap
-
-
-def register_decoder(name: str) -> Callable[[DecoderBuilder], DecoderBuilder]:
-    """Register ``builder(in_features, output_shape, cfg, encoder) -> decoder``."""
-
-    def wrap(fn: DecoderBuilder) -> DecoderBuilder:
-        DECODERS[name] = fn
-        return fn
-
-    return wrap
+_BUILTIN = tuple(f"nebula.nn.{m}" for m in ("mlp", "conv", "sequence", "pointnet", "folding"))
+#: name -> ``builder(input_shape, cfg) -> encoder``
+ENCODERS: Registry[EncoderBuilder] = Registry("encoder", _BUILTIN)
+#: name -> ``builder(in_features, output_shape, cfg, encoder) -> decoder``
+DECODERS: Registry[DecoderBuilder] = Registry("decoder", _BUILTIN)
+register_encoder = ENCODERS.register
+register_decoder = DECODERS.register
 
 
 def build_encoder(name: str, input_shape: tuple[int, ...], cfg: Any) -> nn.Module:
-    if name not in ENCODERS:
-        raise ConfigError(f"unknown encoder '{name}'{did_you_mean(name, ENCODERS)}; known: {', '.join(sorted(ENCODERS))}")
-    return ENCODERS[name](tuple(input_shape), cfg)
+    return ENCODERS.lookup(name)(tuple(input_shape), cfg)
 
 
 def build_decoder(name: str, in_features: int, output_shape: tuple[int, ...], cfg: Any, encoder: nn.Module) -> nn.Module:
-    if name not in DECODERS:
-        raise ConfigError(f"unknown decoder '{name}'{did_you_mean(name, DECODERS)}; known: {', '.join(sorted(DECODERS))}")
-    return DECODERS[name](in_features, tuple(output_shape), cfg, encoder)
-
-
-def _register_builtin() -> None:
-    import importlib
-
-    for module in ("mlp", "conv", "sequence", "pointnet", "folding"):
-        importlib.import_module(f"nebula.nn.{module}")
-
-
-_register_builtin()
+    return DECODERS.lookup(name)(in_features, tuple(output_shape), cfg, encoder)

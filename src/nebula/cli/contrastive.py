@@ -15,7 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from nebula.cli import add_data_arguments, command, set_options
+from nebula.cli import command
+from nebula.cli.options import add_data_arguments
 from nebula.config import Config
 from nebula.errors import ConfigError
 
@@ -58,8 +59,7 @@ def config_for(args: argparse.Namespace, method: str) -> Config:
         cfg.data.source = args.data
     if args.modality:
         cfg.data.modality = args.modality
-    for item in args.data_option:
-        set_options(cfg, [f"data.options.{item}"])
+    cfg.override([f"data.options.{item}" for item in args.data_option])
     if args.head:
         cfg.contrastive.head = args.head
     if args.backbone:
@@ -69,13 +69,14 @@ def config_for(args: argparse.Namespace, method: str) -> Config:
             setattr(cfg.train, key, getattr(args, arg))
     if args.quiet:
         cfg.train.quiet = True
-    set_options(cfg, args.set)
+    cfg.override(args.set)
     return cfg
 
 
 def evaluate_and_save(run) -> dict:
     """Evaluate a trained run with :func:`nebula.evaluate.evaluate` (writes ``eval.json``, the contrastive
-    plug-in's metrics under ``plugins.contrastive``) and return the plug-in's metrics."""
+    plug-in's metrics under ``plugins.contrastive``) and return the probes and clustering of its summary with
+    the plug-in's metrics."""
     from nebula.evaluate import evaluate
     from nebula.evaluate.contrastive import evaluate_contrastive
 
@@ -86,12 +87,14 @@ def evaluate_and_save(run) -> dict:
         metrics = evaluate_contrastive(run, run.dataset)
         result.setdefault("plugins", {})["contrastive"] = metrics
         (Path(run.run_dir) / "eval.json").write_text(json.dumps(result, indent=1))
+    summary = result.get("summary") or {}
+    metrics.update({k: summary[k] for k in ("linear_probe", "knn10", "kmeans_acc", "kmeans_nmi") if k in summary})
     metrics["eval_seconds"] = time.perf_counter() - t0
     metrics["train_seconds"] = run.info.get("train_seconds")
     return metrics
 
 
-SUMMARY_KEYS = ("linear_probe_accuracy", "knn_cosine_k5_accuracy", "kmeans_hungarian_accuracy", "kmeans_purity",
+SUMMARY_KEYS = ("linear_probe", "knn10", "kmeans_acc", "kmeans_nmi",
                 "fewshot_none_mean", "fewshot_operators_mean", "fewshot_gain_mean", "fewshot_gain_se",
                 "transport_ratio", "active_coefficients", "train_seconds")
 

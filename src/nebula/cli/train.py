@@ -1,0 +1,44 @@
+"""``nebula train``: train an NVC variant (or any method with --set method=...) into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nebula.cli import command
+from nebula.cli.options import add_data_arguments, add_model_arguments, config_from_args
+from nebula.config import Config
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    add_data_arguments(p)
+    add_model_arguments(p)
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the output folder")
+
+
+@command("train", "train a Nebula Variational Coding model (ae, vae, tae, tvae, nvc-ml)", _train_arguments)
+def cmd_train(args: argparse.Namespace) -> int:
+    from nebula.run import train
+
+    if args.resume:
+        cfg = Config(output=args.resume)
+        run = train(cfg, resume=True)
+    else:
+        cfg = config_from_args(args)
+        if not cfg.output:
+            cfg.output = str(Path("runs") / f"{Path(cfg.data.source).stem}-{cfg.variant}-seed{cfg.train.seed}")
+        run = train(cfg, overwrite=args.overwrite)
+    rows = _last_row(run)
+    print(f"run folder: {run.run_dir}  ({run.info.get('train_seconds', 0):.1f} s training){rows}")
+    return 0
+
+
+def _last_row(run) -> str:
+    path = Path(run.run_dir) / "metrics.csv"
+    if not path.exists():
+        return ""
+    lines = path.read_text().strip().splitlines()
+    header, last = lines[0].split(","), lines[-1].split(",")
+    keep = [f"{k}={v}" for k, v in zip(header, last) if k not in ("epoch", "lr", "seconds", "reseeded") and v]
+    return "\nfinal epoch: " + " ".join(keep)
