@@ -199,8 +199,8 @@ class ContrastiveConfig:
 @dataclass
 class Config:
     """Everything needed to reproduce a run. ``method`` picks the registered method
-    (:mod:`nebula.methods`; ``nvc`` = :class:`~nebula.nvc.model.NebulaCoder`); of the method sections
-    (``model`` and ``loss`` for NVC, ``contrastive``) only the chosen method's are written."""
+    (:mod:`nebula.methods`; ``nvc`` = :class:`~nebula.nvc.model.NebulaCoder`); a run folder's config.yaml
+    holds only the chosen method's own sections (``model`` and ``loss`` for NVC, ``contrastive``)."""
 
     method: str = "nvc"
     data: DataConfig = field(default_factory=DataConfig)
@@ -212,15 +212,8 @@ class Config:
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as plain data, without the sections of methods other than ``method``."""
-        from nebula.methods import METHODS, method_sections
-
-        out = dataclasses.asdict(self)
-        spec = METHODS.get(self.method)
-        if spec is not None:
-            for section in method_sections() - set(spec.sections):
-                out.pop(section, None)
-        return out
+        """Every section as plain data (:func:`nebula.methods.run_config` leaves out other methods' sections)."""
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:

@@ -2,25 +2,46 @@
 reconstruction losses, backbones, evaluators, renderers, commands) is a :class:`Registry`.
 
 A registry maps names to objects. It is filled by a decorator (or a call), looked up with a
-did-you-mean error, listed, and loads its built-in entries lazily: ``builtins`` names the modules
-that register them, imported on first use, so importing nebula stays cheap and no module imports
-another one just to make it register itself. Code outside nebula (a plug-in, a test) registers
-its own entries the same way, with no change to nebula's files::
+did-you-mean error, listed, and loads its built-in entries lazily, on first use: the module that
+owns a registry passes ``load``, a function whose imports bring in the built-in modules. Those
+modules register with :func:`register` by the registry's *kind*, importing only this module, never the
+owner: imports run one way (owner -> built-ins -> this module), so there is no import circle and
+importing nebula stays cheap. Code outside nebula (a plug-in, a test) registers its own entries the
+same way, with no change to nebula's files::
 
-    from nebula.nn import ENCODERS
+    from nebula.registry import register
 
-    @ENCODERS.register("toy")
+    @register("encoder", "toy")
     def build_toy(input_shape, cfg): ...
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+#: kind -> its registry, and entries registered for a kind whose registry does not exist yet
+_REGISTRIES: dict[str, Registry] = {}
+_PENDING: dict[str, dict[str, object]] = {}
+
+
+def register(kind: str, name: str, obj: object | None = None) -> Callable[[T], T] | object:
+    """Register ``obj`` (or, as a decorator, the decorated definition) as ``name`` in the registry of ``kind``
+    ("encoder", "decoder", "reconstruction loss", "data format", "dataset", "method", "modality",
+    "evaluator", "renderer", "command", "logger", "backbone"). Returns the object."""
+
+    def put(o):
+        target = _REGISTRIES.get(kind)
+        if target is not None:
+            target._entries[name] = o
+        else:
+            _PENDING.setdefault(kind, {})[name] = o
+        return o
+
+    return put(obj) if obj is not None else put
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
@@ -33,29 +54,22 @@ class Registry(Generic[T]):
     """Named entries of one kind.
 
     Args:
-        kind: what an entry is, for messages ("encoder", "data format").
-        builtins: modules that register the built-in entries; imported once, on first lookup or listing.
+        kind: what an entry is, for messages ("encoder", "data format"); :func:`register` finds it by kind.
+        load: imports the modules holding the built-in entries; called once, on first lookup or listing.
     """
 
-    def __init__(self, kind: str, builtins: Iterable[str] = ()) -> None:
+    def __init__(self, kind: str, load: Callable[[], None] | None = None) -> None:
         self.kind = kind
-        self._entries: dict[str, T] = {}
-        self._builtins = tuple(builtins)
-        self._loaded = not self._builtins
+        self._entries: dict[str, T] = dict(_PENDING.pop(kind, {}))
+        self._load_builtins = load
+        self._loaded = load is None
+        _REGISTRIES[kind] = self
 
     # ------------------------------------------------------------------ filling
     def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
         """``@registry.register(name)`` on a definition, or ``registry.register(name, obj)``; returns the object.
         A later registration under the same name replaces the earlier one (a plug-in may override)."""
-        if obj is not None:
-            self._entries[name] = obj
-            return obj
-
-        def wrap(fn: T) -> T:
-            self._entries[name] = fn
-            return fn
-
-        return wrap
+        return register(self.kind, name, obj)
 
     def unregister(self, name: str) -> None:
         """Remove ``name`` (tests that register toy entries clean up with this)."""
@@ -63,9 +77,8 @@ class Registry(Generic[T]):
 
     def _load(self) -> None:
         if not self._loaded:
-            self._loaded = True  # first: a builtin module may look the registry up while it registers
-            for module in self._builtins:
-                importlib.import_module(module)
+            self._loaded = True  # first: a built-in module may look the registry up while it registers
+            self._load_builtins()
 
     # ------------------------------------------------------------------ reading
     def lookup(self, name: str) -> T:

@@ -33,7 +33,7 @@ from nebula.config import Config
 from nebula.data import load as load_data
 from nebula.data.base import NebulaDataset
 from nebula.errors import ConfigError, NebulaError
-from nebula.methods import METHODS, DataShapes
+from nebula.methods import METHODS, DataShapes, run_config
 from nebula.train import checkpoint as ckpt
 from nebula.train import distributed
 from nebula.train.callbacks import Callback
@@ -221,7 +221,7 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     if writes:
         prepare_run_dir(run_dir, overwrite, resume)
         if not resume:
-            ckpt.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            ckpt.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(run_config(cfg), sort_keys=False))
     info: dict[str, Any] = {
         "status": "running", "variant": run_label(cfg), "method": cfg.method, "modality": ds.modality,
         "dataset": {k: v for k, v in ds.meta.items() if k != "state" and _jsonable(v)},

@@ -8,36 +8,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from nebula.cli.command import Command, command
 from nebula.errors import NebulaError
 from nebula.registry import Registry
 
-Handler = Callable[[argparse.Namespace], int]
+__all__ = ["COMMANDS", "Command", "build_parser", "command", "main"]
+
+#: how ``nebula --help`` lists the built-in commands (others follow in registration order)
+ORDER = ("train", "embed", "eval", "compare", "demo", "contrastive")
+
+def _builtins() -> None:
+    from nebula.cli import compare, contrastive, demo, embed, eval, train  # noqa: F401
 
 
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    arguments: Callable[[argparse.ArgumentParser], None]
-    handler: Handler
-
-
-#: name -> :class:`Command`, in the order ``nebula --help`` lists them
-COMMANDS: Registry[Command] = Registry("command", tuple(f"nebula.cli.{m}" for m in (
-    "train", "embed", "eval", "compare", "demo", "contrastive")))
-
-
-def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None]) -> Callable[[Handler], Handler]:
-    """Register ``handler(args) -> exit code`` as ``nebula NAME`` with ``arguments(parser)``."""
-
-    def wrap(fn: Handler) -> Handler:
-        COMMANDS.register(name, Command(name, help, arguments, fn))
-        return fn
-
-    return wrap
+#: name -> :class:`~nebula.cli.command.Command`
+COMMANDS: Registry[Command] = Registry("command", _builtins)
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -45,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nebula", description="Latent space optimization: Nebula Variational Coding and ManifoldCLR")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, cmd in COMMANDS.items():
+    listed = sorted(COMMANDS.items(), key=lambda item: ORDER.index(item[0]) if item[0] in ORDER else len(ORDER))
+    for name, cmd in listed:
         p = sub.add_parser(name, help=cmd.help, description=cmd.help)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         cmd.arguments(p)

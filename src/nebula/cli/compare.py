@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from nebula.cli import command
+from nebula.cli.command import command
 from nebula.config import VARIANTS
 
 

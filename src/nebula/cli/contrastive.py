@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from nebula.cli import command
+from nebula.cli.command import command
 from nebula.cli.options import add_data_arguments
 from nebula.config import Config
 from nebula.errors import ConfigError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nebula.cli import command
+from nebula.cli.command import command
 from nebula.cli.compare import common_compare_arguments
 
 

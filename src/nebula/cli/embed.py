@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nebula.cli import command
+from nebula.cli.command import command
 from nebula.errors import NebulaError
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nebula.cli import command
+from nebula.cli.command import command
 
 
 def _eval_arguments(p: argparse.ArgumentParser) -> None:

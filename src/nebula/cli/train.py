@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nebula.cli import command
+from nebula.cli.command import command
 from nebula.cli.options import add_data_arguments, add_model_arguments, config_from_args
 from nebula.config import Config
 

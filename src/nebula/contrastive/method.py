@@ -8,7 +8,7 @@ from collections.abc import Callable
 from nebula.config import Config
 from nebula.contrastive.learner import METHODS, ContrastiveLearner
 from nebula.errors import ConfigError
-from nebula.methods import DataShapes, MethodSpec, register_method
+from nebula.methods.spec import DataShapes, MethodSpec, register_method
 
 
 def _builder(method: str) -> Callable[[Config, DataShapes], ContrastiveLearner]:

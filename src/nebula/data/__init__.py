@@ -1,8 +1,8 @@
 """Data loading: ``load(spec)`` turns a registered name or a path into a :class:`NebulaDataset`.
 
-Formats register themselves with :func:`register_format` (a ``match(path)`` test and a loader);
-named datasets with :func:`register_dataset`. Adding a modality means adding a module here that
-registers its formats; nothing else changes.
+Formats register themselves with :func:`~nebula.data.base.register_format` (a ``match(path)`` test
+and a loader), named datasets with :func:`~nebula.data.base.register_dataset`; a new format is a new
+module (here or anywhere) that does so, and a new modality adds its record in :mod:`nebula.modalities`.
 """
 
 from __future__ import annotations
@@ -10,52 +10,28 @@ from __future__ import annotations
 import inspect
 import struct
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nebula.data.base import NebulaDataset, make_split
+from nebula.data.base import Format, Loader, NebulaDataset, make_split, register_dataset, register_format
 from nebula.errors import DataError, NebulaError
 from nebula.registry import Registry, did_you_mean
 
-Loader = Callable[..., NebulaDataset]
 #: what parsing truncated or corrupt bytes raises (numpy, struct, gzip/zlib, h5py, codecs); turned into DataError
 _READ_ERRORS = (ValueError, IndexError, KeyError, EOFError, OSError, OverflowError, struct.error, zlib.error)
 
 
-@dataclass(frozen=True)
-class Format:
-    name: str
-    modality: str
-    match: Callable[[Path], bool]
-    load: Loader
-    priority: int = 0
+def _builtins() -> None:
+    """The modules of this package that register the built-in formats and datasets."""
+    from nebula.data import images, points, shapes, text, voxels  # noqa: F401
 
 
-#: modules of this package that register the built-in formats and datasets (imported on first use)
-_BUILTIN = tuple(f"nebula.data.{m}" for m in ("images", "text", "points", "voxels", "shapes"))
 #: name -> ``loader(**options)``, usable as ``--data NAME``
-DATASETS: Registry[Loader] = Registry("dataset", _BUILTIN)
+DATASETS: Registry[Loader] = Registry("dataset", _builtins)
 #: name -> :class:`Format`
-FORMATS: Registry[Format] = Registry("data format", _BUILTIN)
-#: register ``loader(**options) -> NebulaDataset`` under a name usable as ``--data NAME``
-register_dataset = DATASETS.register
-
-
-def register_format(name: str, modality: str, match: Callable[[Path], bool], priority: int = 0) -> Callable[[Loader], Loader]:
-    """Register ``loader(path, **options) -> NebulaDataset`` for paths where ``match(path)`` is true.
-
-    Higher ``priority`` formats are tried first (a specific folder layout before a generic one).
-    """
-
-    def wrap(fn: Loader) -> Loader:
-        FORMATS.register(name, Format(name, modality, match, fn, priority))
-        return fn
-
-    return wrap
+FORMATS: Registry[Format] = Registry("data format", _builtins)
 
 
 def detect_format(path: Path, modality: str = "auto") -> Format:

@@ -1,10 +1,12 @@
-"""The in-memory dataset every loader returns, and the split helper.
+"""The in-memory dataset every loader returns, the split helper, and the records of loaders (formats,
+named datasets) with their registration.
 
 Data is kept as one tensor so batches are index slices (no per-sample Python in the hot path).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from nebula.errors import DataError
+from nebula.registry import register
 
 
 @dataclass
@@ -133,3 +136,35 @@ def peek_array(path: Path, key: str = "x") -> np.ndarray | None:
             return f[key] if key in f.files else None
     except Exception:  # noqa: BLE001 - unreadable files belong to other formats' error messages
         return None
+
+
+Loader = Callable[..., NebulaDataset]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A file or folder format: ``match(path)`` says whether it applies, ``load(path, **options)`` reads it."""
+
+    name: str
+    modality: str
+    match: Callable[[Path], bool]
+    load: Loader
+    priority: int = 0
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Register ``loader(**options) -> NebulaDataset`` under a name usable as ``--data NAME``."""
+    return register("dataset", name)
+
+
+def register_format(name: str, modality: str, match: Callable[[Path], bool], priority: int = 0) -> Callable[[Loader], Loader]:
+    """Register ``loader(path, **options) -> NebulaDataset`` for paths where ``match(path)`` is true.
+
+    Higher ``priority`` formats are tried first (a specific folder layout before a generic one).
+    """
+
+    def wrap(fn: Loader) -> Loader:
+        register("data format", name, Format(name, modality, match, fn, priority))
+        return fn
+
+    return wrap

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nebula.data import register_dataset, register_format
-from nebula.data.base import NebulaDataset, to_unit_range
+from nebula.data.base import NebulaDataset, register_dataset, register_format, to_unit_range
 from nebula.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff"}

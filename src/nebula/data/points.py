@@ -30,10 +30,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nebula.data import register_format
-from nebula.data.base import NebulaDataset, peek_array
+from nebula.data.base import NebulaDataset, peek_array, register_format
 from nebula.errors import DataError
-from nebula.modalities import Modality, register_modality
 
 POINT_SUFFIXES = (".pcd", ".ply", ".xyz", ".txt", ".pts", ".npy", ".off")
 MESH_SUFFIXES = (".off",)
@@ -663,15 +661,3 @@ def _fan_triangulate(polys: list[np.ndarray]) -> np.ndarray:
         for j in range(1, k - 1):
             tris.append(poly[:, [0, j, j + 1]])
     return np.concatenate(tris).astype(np.int64) if tris else np.zeros((0, 3), np.int64)
-
-
-def _configure_points(model_cfg: Any, meta: dict[str, Any]) -> None:
-    """Defaults of the PointNet encoder / folding decoder recorded in ``model.options`` (saved with the run)."""
-    opts = model_cfg.options
-    opts.setdefault("point_channels", [64, 128, 256])
-    opts.setdefault("point_decoder_hidden", [256, 512])
-    opts.setdefault("fold_hidden", [64, 64])
-
-
-register_modality(Modality("points", encoder="pointnet", decoder="folding", reconstruction="chamfer",
-                           configure=_configure_points))

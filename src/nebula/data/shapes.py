@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nebula.data import register_dataset
-from nebula.data.base import NebulaDataset
+from nebula.data.base import NebulaDataset, register_dataset
 from nebula.data.points import points_dataset, rotation_about_axis, sample_surface
 from nebula.data.voxels import clouds_to_voxels
 from nebula.errors import DataError

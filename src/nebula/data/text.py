@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from nebula.data import register_format
-from nebula.data.base import NebulaDataset, make_split
+from nebula.data.base import NebulaDataset, make_split, register_format
 from nebula.data.tokenize import (
     TextTokenizer,
     fit_tokenizer,
@@ -38,7 +37,6 @@ from nebula.data.tokenize import (
     tokenizer_from_state,
 )
 from nebula.errors import DataError
-from nebula.modalities import Modality, register_modality
 
 ENCODINGS = {"utf-8": "utf-8", "utf8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1", "iso-8859-1": "latin-1"}
 TREC_LINE = re.compile(r"^([A-Z]+):(\S+) (.*)$")
@@ -338,5 +336,3 @@ def configure_text(model_cfg: Any, meta: dict[str, Any]) -> None:
         if not key.endswith("_id"):
             model_cfg.options.setdefault(key, value)
 
-
-register_modality(Modality("text", encoder="gru", decoder="gru", reconstruction="token_ce", configure=configure_text))

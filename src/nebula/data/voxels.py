@@ -23,8 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nebula.data import register_format
-from nebula.data.base import NebulaDataset, peek_array
+from nebula.data.base import NebulaDataset, peek_array, register_format
 from nebula.data.points import (
     class_folder_root,
     load_cloud_folder,
@@ -33,7 +32,6 @@ from nebula.data.points import (
     scan_folder,
 )
 from nebula.errors import DataError
-from nebula.modalities import Modality, register_modality
 
 BINVOX_SUFFIXES = (".binvox",)
 
@@ -291,5 +289,3 @@ def _resize(grid: np.ndarray, resolution: int, path: Path) -> np.ndarray:
     t = torch.from_numpy(grid.astype(np.float32))[None, None]
     return (F.max_pool3d(t, k)[0, 0] > 0.5).numpy()
 
-
-register_modality(Modality("voxels", encoder="conv", decoder="conv", reconstruction="voxel_bce"))

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nebula.evaluate.registry import register_evaluator
+from nebula.evaluate.evaluator import register_evaluator
 
 ACTIVE_TOL = 1e-2
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from nebula.evaluate.plots import plt, register_renderer
-from nebula.evaluate.registry import register_evaluator
+from nebula.evaluate.canvas import plt, register_renderer
+from nebula.evaluate.evaluator import register_evaluator
 from nebula.losses.chamfer import nearest_squared_distances
 
 FSCORE_THRESHOLDS = (0.02, 0.05)
@@ -75,7 +75,7 @@ def reconstruct(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256) 
     return torch.cat(parts)
 
 
-@register_evaluator("geometry", modalities=("points", "voxels"), families=("nvc",))
+@register_evaluator("geometry", families=("nvc",))
 def geometry_metrics(run: Any, dataset: Any) -> dict[str, Any]:
     """Chamfer / F-score (points) or IoU (voxels) on the test split, with completion baselines."""
     split = np.asarray(dataset.split) if dataset.split is not None else np.zeros(len(dataset), np.int8)

@@ -10,24 +10,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from nebula.evaluate.canvas import plt, register_renderer
+from nebula.registry import Registry
 
-from nebula.registry import Registry  # noqa: E402
 
-#: modality -> renderer(samples (R, C, *shape) in data space, path, title)
-RENDERERS: Registry[Callable[[np.ndarray, Path, str], None]] = Registry(
-    "renderer", ("nebula.evaluate.text", "nebula.evaluate.geometry"))
-register_renderer = RENDERERS.register
+def _builtins() -> None:
+    from nebula.evaluate import geometry, text  # noqa: F401
+
+
+#: name -> renderer(samples (R, C, *shape) in data space, path, title)
+RENDERERS: Registry[Callable[[np.ndarray, Path, str], None]] = Registry("renderer", _builtins)
 
 
 def renderer_for(modality: str) -> Callable[[np.ndarray, Path, str], None] | None:
-    """The registered renderer for a modality (None when it has none)."""
-    return RENDERERS.get(modality)
+    """The renderer the modality's record names (None when it has none)."""
+    from nebula.modalities import MODALITIES
+
+    record = MODALITIES.get(modality)
+    return RENDERERS.get(record.renderer or record.name) if record is not None else None
 
 
 @register_renderer("image")

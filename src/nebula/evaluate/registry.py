@@ -1,52 +1,38 @@
-"""Evaluator plug-ins, chosen by (method family, modality), so each method and modality plugs into
-evaluation without touching it.
+"""The evaluators of a run, chosen by (method family, modality), so each method and modality plugs
+into evaluation without touching it (records and registration: :mod:`nebula.evaluate.evaluator`).
 
-An evaluator is ``fn(run, dataset) -> {metric: value}``; its results are merged into ``eval.json``
-under its name (e.g. Chamfer/F-score/IoU for 3D, perplexity for text, operator diagnostics for
-contrastive runs). Renderers for data-space samples live in :mod:`nebula.evaluate.plots`.
+Built-in evaluators: Chamfer / F-score / IoU for 3D (``geometry``), perplexity and samples for text
+(``text``), operator diagnostics and few-label probes for contrastive runs (``contrastive``).
+Renderers for data-space samples live in :mod:`nebula.evaluate.plots`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
+from nebula.evaluate.evaluator import Evaluator, EvaluatorEntry, register_evaluator
 from nebula.registry import Registry
 
-Evaluator = Callable[[Any, Any], dict[str, Any]]
+__all__ = ["EVALUATORS", "Evaluator", "EvaluatorEntry", "evaluators_for", "register_evaluator"]
 
 
-@dataclass(frozen=True)
-class EvaluatorEntry:
-    """``fn`` runs for runs whose modality is in ``modalities`` and whose method family is in ``families``
-    (None: any)."""
-
-    name: str
-    fn: Evaluator
-    modalities: tuple[str, ...] | None = None
-    families: tuple[str, ...] | None = None
-
-    def applies(self, modality: str, family: str) -> bool:
-        return ((self.modalities is None or modality in self.modalities)
-                and (self.families is None or family in self.families))
+def _builtins() -> None:
+    from nebula.evaluate import contrastive, geometry, text  # noqa: F401
 
 
-EVALUATORS: Registry[EvaluatorEntry] = Registry(
-    "evaluator", tuple(f"nebula.evaluate.{m}" for m in ("text", "contrastive", "geometry")))
+EVALUATORS: Registry[EvaluatorEntry] = Registry("evaluator", _builtins)
 
 
-def register_evaluator(name: str, modalities: tuple[str, ...] | None = None,
-                       families: tuple[str, ...] | None = None) -> Callable[[Evaluator], Evaluator]:
-    """Register ``fn(run, dataset) -> dict`` for runs of the given modalities and method families (None: all)."""
+def applies(entry: EvaluatorEntry, modality: str, family: str) -> bool:
+    """Whether ``entry`` evaluates runs of ``modality`` trained by a method of ``family``."""
+    if entry.families is not None and family not in entry.families:
+        return False
+    if entry.modalities is not None:
+        return modality in entry.modalities
+    from nebula.modalities import MODALITIES
 
-    def wrap(fn: Evaluator) -> Evaluator:
-        EVALUATORS.register(name, EvaluatorEntry(name, fn, modalities, families))
-        return fn
-
-    return wrap
+    record = MODALITIES.get(modality)
+    return record is not None and entry.name in record.evaluators
 
 
 def evaluators_for(modality: str, family: str = "nvc") -> dict[str, Evaluator]:
     """name -> evaluator for a run of ``modality`` trained by a method of ``family``."""
-    return {e.name: e.fn for e in EVALUATORS.values() if e.applies(modality, family)}
+    return {e.name: e.fn for e in EVALUATORS.values() if applies(e, modality, family)}

@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from nebula.data.tokenize import PAD_ID, TextTokenizer, tokenizer_from_state  # noqa: E402
-from nebula.evaluate.plots import register_renderer  # noqa: E402
-from nebula.evaluate.registry import register_evaluator  # noqa: E402
+from nebula.evaluate.canvas import register_renderer  # noqa: E402
+from nebula.evaluate.evaluator import register_evaluator  # noqa: E402
 from nebula.latent.gaussian import kl_standard_normal  # noqa: E402
 from nebula.losses.token import token_counts  # noqa: E402
 
@@ -173,7 +173,7 @@ def interpolation_pairs(z: np.ndarray, y: np.ndarray, split: np.ndarray, count: 
     return pairs
 
 
-@register_evaluator("text", modalities=("text",), families=("nvc",))
+@register_evaluator("text", families=("nvc",))
 def evaluate_text(run: Any, dataset: Any, per_anchor: int = 5, steps: int = 7, pairs: int = 4) -> dict[str, Any]:
     """Metrics on the test split and text samples written to the run folder (see module docstring)."""
     model, emb = run.model, run.embeddings

@@ -8,38 +8,22 @@ this package that registers them with :func:`register_reconstruction` (the regis
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
+from nebula.losses.reconstruction import Reconstruction, identity, register_reconstruction
 from nebula.registry import Registry
 
-
-@dataclass(frozen=True)
-class Reconstruction:
-    name: str
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    to_data: Callable[[torch.Tensor], torch.Tensor]
+__all__ = ["RECONSTRUCTIONS", "Reconstruction", "get_reconstruction", "identity", "register_reconstruction"]
 
 
-RECONSTRUCTIONS: Registry[Reconstruction] = Registry(
-    "reconstruction loss", tuple(f"nebula.losses.{m}" for m in ("token", "chamfer", "voxel")))
+def _builtins() -> None:
+    """The modules of this package that register further losses."""
+    from nebula.losses import chamfer, token, voxel  # noqa: F401
 
 
-def identity(t: torch.Tensor) -> torch.Tensor:
-    return t
-
-
-def register_reconstruction(name: str, to_data: Callable[[torch.Tensor], torch.Tensor] = identity):
-    """Decorator registering ``loss(output, target) -> (N,)`` under ``name``."""
-
-    def wrap(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]):
-        RECONSTRUCTIONS.register(name, Reconstruction(name, fn, to_data))
-        return fn
-
-    return wrap
+#: name -> :class:`Reconstruction`
+RECONSTRUCTIONS: Registry[Reconstruction] = Registry("reconstruction loss", _builtins)
 
 
 def get_reconstruction(name: str) -> Reconstruction:

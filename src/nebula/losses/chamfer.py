@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from nebula.losses import register_reconstruction
+from nebula.losses.reconstruction import register_reconstruction
 
 MAX_ELEMENTS = 1 << 24
 

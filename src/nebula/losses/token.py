@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from nebula.data.tokenize import PAD_ID
-from nebula.losses import register_reconstruction
+from nebula.losses.reconstruction import register_reconstruction
 
 
 def token_ids(logits: torch.Tensor) -> torch.Tensor:

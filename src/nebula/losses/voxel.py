@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nebula.losses import register_reconstruction
+from nebula.losses.reconstruction import register_reconstruction
 
 
 @register_reconstruction("voxel_bce", to_data=torch.sigmoid)

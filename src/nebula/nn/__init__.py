@@ -22,11 +22,17 @@ from nebula.registry import Registry
 EncoderBuilder = Callable[..., nn.Module]
 DecoderBuilder = Callable[..., nn.Module]
 
-_BUILTIN = tuple(f"nebula.nn.{m}" for m in ("mlp", "conv", "sequence", "pointnet", "folding"))
+
+
+def _builtins() -> None:
+    """The modules of this package that register encoders and decoders (with ``@register("encoder", name)``)."""
+    from nebula.nn import conv, folding, mlp, pointnet, sequence  # noqa: F401
+
+
 #: name -> ``builder(input_shape, cfg) -> encoder``
-ENCODERS: Registry[EncoderBuilder] = Registry("encoder", _BUILTIN)
+ENCODERS: Registry[EncoderBuilder] = Registry("encoder", _builtins)
 #: name -> ``builder(in_features, output_shape, cfg, encoder) -> decoder``
-DECODERS: Registry[DecoderBuilder] = Registry("decoder", _BUILTIN)
+DECODERS: Registry[DecoderBuilder] = Registry("decoder", _builtins)
 register_encoder = ENCODERS.register
 register_decoder = DECODERS.register
 

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from nebula.errors import ConfigError
-from nebula.nn import register_decoder, register_encoder
 from nebula.nn.fire import Fire, FireTranspose, conv_layers
 from nebula.nn.mlp import dense_block
+from nebula.registry import register
 
 
 def _down(n: int, block: str) -> int:
@@ -110,18 +110,18 @@ class ConvDecoder(nn.Module):
 
 
 
-@register_encoder("conv")
+@register("encoder", "conv")
 def _conv_encoder(input_shape: tuple[int, ...], cfg: Any) -> ConvEncoder:
     return ConvEncoder(input_shape, list(cfg.channels), cfg.feature_dim, "conv", cfg.batch_norm, cfg.dropout)
 
 
-@register_encoder("fire")
+@register("encoder", "fire")
 def _fire_encoder(input_shape: tuple[int, ...], cfg: Any) -> ConvEncoder:
     return ConvEncoder(input_shape, list(cfg.channels), cfg.feature_dim, "fire", cfg.batch_norm, cfg.dropout)
 
 
-@register_decoder("conv")
-@register_decoder("fire")
+@register("decoder", "conv")
+@register("decoder", "fire")
 def _conv_decoder(in_features: int, output_shape: tuple[int, ...], cfg: Any, encoder: nn.Module) -> ConvDecoder:
     if not isinstance(encoder, ConvEncoder):
         raise ConfigError("the conv/fire decoder mirrors a conv/fire encoder; set model.decoder to match model.arch")

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from nebula.errors import ConfigError
-from nebula.nn import register_decoder
 from nebula.nn.mlp import dense_block
+from nebula.registry import register
 
 DEFAULT_DECODER_HIDDEN = (256, 512)
 DEFAULT_FOLD_HIDDEN = (64, 64)
@@ -93,14 +93,14 @@ def _check(output_shape: tuple[int, ...], name: str) -> None:
         raise ConfigError(f"the {name} decoder outputs point clouds (P, 3), found target shape {output_shape}")
 
 
-@register_decoder("point-mlp")
+@register("decoder", "point-mlp")
 def _point_mlp_decoder(in_features: int, output_shape: tuple[int, ...], cfg: Any, encoder: nn.Module) -> PointMLPDecoder:
     _check(output_shape, "point-mlp")
     hidden = [int(h) for h in cfg.options.get("point_decoder_hidden", DEFAULT_DECODER_HIDDEN)]
     return PointMLPDecoder(in_features, output_shape, hidden, cfg.batch_norm)
 
 
-@register_decoder("folding")
+@register("decoder", "folding")
 def _folding_decoder(in_features: int, output_shape: tuple[int, ...], cfg: Any, encoder: nn.Module) -> FoldingDecoder:
     _check(output_shape, "folding")
     hidden = [int(h) for h in cfg.options.get("fold_hidden", DEFAULT_FOLD_HIDDEN)]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nebula.nn import register_decoder, register_encoder
+from nebula.registry import register
 
 
 def dense_block(n_in: int, n_out: int, batch_norm: bool, dropout: float) -> list[nn.Module]:
@@ -57,11 +57,11 @@ class MLPDecoder(nn.Module):
         return self.net(z).view(z.shape[0], *self.output_shape)
 
 
-@register_encoder("mlp")
+@register("encoder", "mlp")
 def _mlp_encoder(input_shape: tuple[int, ...], cfg: Any) -> MLPEncoder:
     return MLPEncoder(input_shape, list(cfg.hidden), cfg.feature_dim, cfg.batch_norm, cfg.dropout)
 
 
-@register_decoder("mlp")
+@register("decoder", "mlp")
 def _mlp_decoder(in_features: int, output_shape: tuple[int, ...], cfg: Any, encoder: nn.Module) -> MLPDecoder:
     return MLPDecoder(in_features, output_shape, list(cfg.hidden), cfg.feature_dim, cfg.batch_norm, cfg.dropout)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nebula.errors import ConfigError
-from nebula.nn import register_encoder
+from nebula.registry import register
 
 DEFAULT_POINT_CHANNELS = (64, 128, 256)
 
@@ -51,7 +51,7 @@ class PointNetEncoder(nn.Module):
         return self.point_features(x).amax(1)
 
 
-@register_encoder("pointnet")
+@register("encoder", "pointnet")
 def _pointnet_encoder(input_shape: tuple[int, ...], cfg: Any) -> PointNetEncoder:
     if len(input_shape) != 2 or input_shape[1] < 2:
         raise ConfigError(f"the pointnet encoder needs point clouds shaped (P, 3), found input shape {input_shape}")

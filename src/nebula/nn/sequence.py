@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from nebula.errors import ConfigError
-from nebula.nn import register_decoder, register_encoder
+from nebula.registry import register
 
 DEFAULTS: dict[str, Any] = {
     "embedding_dim": 128, "rnn_hidden": 256, "rnn_layers": 1, "bidirectional": True, "decoder_hidden": 256,
@@ -290,13 +290,13 @@ def _rnn_decoder(cell: str):
     return build
 
 
-register_encoder("gru")(_rnn_encoder("gru"))
-register_encoder("lstm")(_rnn_encoder("lstm"))
-register_decoder("gru")(_rnn_decoder("gru"))
-register_decoder("lstm")(_rnn_decoder("lstm"))
+register("encoder", "gru")(_rnn_encoder("gru"))
+register("encoder", "lstm")(_rnn_encoder("lstm"))
+register("decoder", "gru")(_rnn_decoder("gru"))
+register("decoder", "lstm")(_rnn_decoder("lstm"))
 
 
-@register_encoder("transformer")
+@register("encoder", "transformer")
 def _transformer_encoder(input_shape: tuple[int, ...], cfg: Any) -> TransformerTextEncoder:
     o = text_options(cfg, input_shape)
     return TransformerTextEncoder(int(o["vocab_size"]), int(o["max_length"]), int(o["embedding_dim"]),
@@ -304,7 +304,7 @@ def _transformer_encoder(input_shape: tuple[int, ...], cfg: Any) -> TransformerT
                                   float(cfg.dropout), int(o["pad_id"]))
 
 
-@register_decoder("transformer")
+@register("decoder", "transformer")
 def _transformer_decoder(in_features: int, output_shape: tuple[int, ...], cfg: Any, encoder: nn.Module) -> TransformerTextDecoder:
     o = text_options(cfg, output_shape)
     ids = {k: int(o[k]) for k in ("pad_id", "unk_id", "bos_id", "eos_id")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nebula.config import Config
 from nebula.errors import ConfigError
-from nebula.methods import DataShapes, MethodSpec, register_method
+from nebula.methods.spec import DataShapes, MethodSpec, register_method
 from nebula.modalities import configure_model
 from nebula.nvc.model import NebulaCoder
 

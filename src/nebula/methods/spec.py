@@ -1,11 +1,5 @@
-"""The method registry: every training method, registered in one place outside any method.
-
-A method is a package (``nebula.nvc``, ``nebula.contrastive``, ...) that registers a
-:class:`MethodSpec` under each name ``Config.method`` may take. The spec says which config sections
-the method reads (the others are left out of its config.yaml), which family of evaluators applies,
-how to name a run (NVC: its variant ae / vae / tae / tvae / nvc-ml), and how to build the model from
-the configuration and the data's shapes (:class:`DataShapes`), never from a dataset.
-"""
+"""The method record (:class:`MethodSpec`), what a builder knows of the data (:class:`DataShapes`), and
+the registration ``register_method(MethodSpec(...))``."""
 
 from __future__ import annotations
 
@@ -13,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nebula.registry import Registry
+from nebula.registry import register
 
 
 @dataclass(frozen=True)
@@ -61,14 +55,6 @@ class MethodSpec:
         return self.label(cfg) if self.label is not None else self.name
 
 
-METHODS: Registry[MethodSpec] = Registry("method", ("nebula.nvc.method", "nebula.contrastive.method"))
-
-
 def register_method(spec: MethodSpec) -> MethodSpec:
     """Register ``spec`` under ``spec.name``."""
-    return METHODS.register(spec.name, spec)
-
-
-def method_sections() -> set[str]:
-    """Every config section some method owns (the sections a config.yaml leaves out when its method does not read them)."""
-    return {s for spec in METHODS.values() for s in spec.sections}
+    return register("method", spec.name, spec)
