@@ -37,6 +37,7 @@ from nebula.methods import METHODS, DataShapes, run_config
 from nebula.train import checkpoint as ckpt
 from nebula.train import distributed
 from nebula.train.callbacks import Callback
+from nebula.train.loggers import build_loggers
 from nebula.train.trainer import Trainer, TrainingInterrupted, resolve_device
 
 FINISHED = "complete"
@@ -216,6 +217,7 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     if cfg.loss.supervised and ds.y is None:
         raise ConfigError(f"loss.supervised needs labels, but {cfg.data.source} has none")
     model = build_model(cfg, ds)
+    build_loggers(cfg.train.loggers, run_dir)  # an unknown or missing logger is refused before anything is written
     writes = run_dir is not None and ctx.is_main
     # the folder is created only once data and model are known to be good: bad input leaves nothing behind
     if writes:

@@ -5,7 +5,6 @@ import torch
 from nebula.latent.anchors import (
     NebulaAnchors,
     anchor_repulsion,
-    nearest_anchor_loss,
     nebula_gravitation_loss,
     squared_distances,
 )
@@ -18,11 +17,11 @@ def test_squared_distances_brute_force():
     torch.testing.assert_close(squared_distances(x, y), ref)
 
 
-def test_nearest_anchor_loss_and_gradient_reaches_only_nearest_anchor():
+def test_nearest_anchor_pull_and_gradient_reaches_only_nearest_anchor():
     anchors = NebulaAnchors(3, 2)
     anchors.set_anchors(torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0]]))
     z = torch.tensor([[1.0, 0.0], [4.0, 0.0]], requires_grad=True)
-    loss = nearest_anchor_loss(anchors.distances(z))
+    loss = anchors.pull(z, anchors.distances(z).argmin(1))  # mean_i min_k D_ik
     assert abs(loss.item() - 1.0) < 1e-6
     loss.backward()
     grad = anchors.anchors.grad

@@ -1,6 +1,6 @@
 """Nebula anchors: m learnable points in latent space that latents cluster around.
 
-Notation (METHODS.md section 1): z: (N, d) latents, A: (m, d) anchors, D_ik = ||z_i - a_k||^2 (N, m),
+Notation (docs/methods.md section 1.1): z: (N, d) latents, A: (m, d) anchors, D_ik = ||z_i - a_k||^2 (N, m),
 c_i = argmin_k D_ik (hard assignment, no gradient).
 """
 
@@ -17,13 +17,6 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     norms = x.square().sum(1, keepdim=True) + y.square().sum(1)
     return torch.addmm(norms, x, y.T, alpha=-2.0).clamp_min(0.0)
 
-
-def nearest_anchor_loss(dist: torch.Tensor) -> torch.Tensor:
-    """L_near = mean_i min_k D_ik (the reference's "unsupervised clustering cost").
-
-    dist: (N, m). The gradient reaches each latent and its nearest anchor (online k-means).
-    """
-    return dist.min(1).values.mean()
 
 
 def balanced_assignment(dist: torch.Tensor, epsilon: float = 0.05, iterations: int = 100) -> torch.Tensor:
@@ -113,10 +106,6 @@ class NebulaAnchors(nn.Module):
         differences (N x d work; the gradient reaches z and the assigned anchors)."""
         return (z - self.anchors[assign]).square().sum(1).mean()
 
-    @torch.no_grad()
-    def assign(self, z: torch.Tensor) -> torch.Tensor:
-        """c: (N,) int64 index of the nearest anchor."""
-        return self.distances(z).argmin(1)
 
     def soft_assign(self, dist: torch.Tensor, tau: float) -> torch.Tensor:
         """softmax(-D / tau): (N, m), the nearest anchor gets the largest weight (fixes bug R7)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -197,10 +196,3 @@ def all_reduce_mean(values: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
-
-
-def on_main(ctx: DistContext, fn: Callable[[], None]) -> None:
-    """Run ``fn`` on rank 0 only, then wait for it on every rank."""
-    if ctx.is_main:
-        fn()
-    barrier()

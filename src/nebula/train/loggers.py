@@ -85,8 +85,8 @@ class _StepLogger(Callback):
         g = epoch * trainer.steps_per_epoch + step
         if trainer.rank == 0 and g % STEP_EVERY == 0:
             for k, v in out.terms.items():
-                self.scalar(f"step/{k}", float(v), g)
-            self.scalar("step/loss", float(out.loss), g)
+                self.scalar(f"step/{k}", float(v.detach()), g)
+            self.scalar("step/loss", float(out.loss.detach()), g)
 
     def on_epoch_end(self, trainer: Any, epoch: int, row: dict[str, Any]) -> None:
         if trainer.rank == 0:
@@ -146,6 +146,8 @@ class MLflowLogger(_StepLogger):
             return
         mlflow = self.mlflow
         if not os.environ.get("MLFLOW_TRACKING_URI"):
+            # the local file store (MLflow 3 asks for this opt-in; a database store needs a server or SQLAlchemy)
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             mlflow.set_tracking_uri(Path("mlruns").resolve().as_uri())
         mlflow.set_experiment("nebula")
         name = Path(self.run_dir).name if self.run_dir is not None else "nebula"

@@ -33,6 +33,7 @@ from nebula.train.callbacks import Callback, CallbackList
 from nebula.train.contract import StepInfo, optional_hook
 from nebula.train.guards import NonFiniteLoss, NumericGuards
 from nebula.train.loggers import build_loggers
+from nebula.train.periodic import PeriodicEvaluation
 from nebula.train.progress import ProgressBar
 from nebula.train.state import RunningSums, rng_state, set_rng_state
 
@@ -138,9 +139,13 @@ class Trainer:
         #: the current epoch's running loss sums
         self.sums = RunningSums({})
         self._stop_signal: int | None = None
+        #: why a callback ended training early (the run is complete), or None
+        self.stop_reason: str | None = None
         self.guards = NumericGuards(self.model, self.world_size, self.device, self._kept)
         method_hook = optional_hook(model, "callbacks")
-        self.callbacks = CallbackList([*(method_hook() if method_hook else []), ProgressBar(self.tc.quiet),
+        periodic = [PeriodicEvaluation(self.tc.eval_every, self.tc.early_stop_metric, self.tc.early_stop_patience)
+                    ] if getattr(self.tc, "eval_every", 0) > 0 else []
+        self.callbacks = CallbackList([*(method_hook() if method_hook else []), *periodic, ProgressBar(self.tc.quiet),
                                        *build_loggers(list(getattr(self.tc, "loggers", []) or []), self.run_dir),
                                        *(callbacks or [])])
 
@@ -265,6 +270,10 @@ class Trainer:
         if self.rank == 0:
             ckpt.save_checkpoint(self.run_dir, epochs_done, self.model, state, step=step)
 
+    def stop(self, reason: str) -> None:
+        """End training after the current epoch (a callback's early stop); the run is complete."""
+        self.stop_reason = reason
+
     # ------------------------------------------------------------------ signals
     def _install_signals(self) -> dict[int, Any]:
         previous = {}
@@ -303,6 +312,10 @@ class Trainer:
             try:
                 for epoch in range(self.start_epoch, self.tc.epochs):
                     self._train_epoch(epoch)
+                    if self.stop_reason:
+                        self.log(self.stop_reason)
+                        self.history.messages.append(self.stop_reason)
+                        break
             finally:
                 self.callbacks.fit_end(self)
             # DDP keeps parameters equal; buffers (batch-norm running statistics) follow each rank's last
@@ -364,7 +377,8 @@ class Trainer:
                "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
         self.history.rows.append(row)
         self.callbacks.epoch_end(self, epoch, row)  # method callbacks add columns, then the loggers write the row
-        if self.run_dir is not None and ((epoch + 1) % max(tc.checkpoint_every, 1) == 0 or epoch + 1 == tc.epochs or stop):
+        last = epoch + 1 == tc.epochs or self.stop_reason is not None
+        if self.run_dir is not None and ((epoch + 1) % max(tc.checkpoint_every, 1) == 0 or last or stop):
             self._save_checkpoint(epoch + 1)
         if stop:
             raise TrainingInterrupted(self._interrupt_message(f"after epoch {epoch + 1}"))
