@@ -7,10 +7,11 @@ Public API: :class:`NebulaEmbedding` (scikit-learn estimator), :func:`train`, :f
 from nebula.config import Config
 from nebula.errors import NebulaError
 from nebula.estimator import NebulaEmbedding
+from nebula.nvc.loss import NebulaLoss
 from nebula.run import Run, load, train
 
 __version__ = "0.1.0"
 
 
 
-__all__ = ["Config", "NebulaEmbedding", "NebulaError", "Run", "load", "train", "__version__"]
+__all__ = ["Config", "NebulaEmbedding", "NebulaError", "NebulaLoss", "Run", "load", "train", "__version__"]
