@@ -1,6 +1,6 @@
 """Few-label probe: a linear classifier on frozen features from ``labels_per_class`` labels per class,
 FixMatch-style pseudo-labels on the unlabelled training features, with or without operator-sampled feature
-augmentations (METHODS.md section 2, evaluation).
+augmentations (docs/methods.md section 2.8).
 
 Per trial t (seeded): pick ``labels_per_class`` labelled training samples per class; train
 W: (D -> classes) on standardised features for ``steps`` full-batch Adam steps with

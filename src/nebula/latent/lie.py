@@ -1,4 +1,4 @@
-"""Variational Lie group operators on a latent manifold (ManifoldCLR, METHODS.md section 2).
+"""Variational Lie group operators on a latent manifold (ManifoldCLR, docs/methods.md section 2.2).
 
 A dictionary of M operators Psi (M, S, b, b), block-diagonal over S = D / b blocks of size b, moves a
 feature z (N, D) along the manifold by
@@ -19,7 +19,7 @@ optional soft threshold lambda (forward: mu + sign(eps) max(|eps| - lambda, 0) w
 non-zero, else exactly 0; backward: straight-through, d c / d(mu, eps) = 1).
 
 Loss terms (weights are the caller's): transport ||T(c) z0 - stopgrad(z1)||^2 with c ~ q (squared distance
-summed over the operator dimensions, averaged over pairs: D x the mse of METHODS.md, the same reduction as the
+summed over the operator dimensions, averaged over pairs: D x the reference's mse (docs/methods.md section 2.4), the same reduction as the
 KL, which is summed over the M coefficients - with the per-dimension mean the KL outweighs the transport by a
 factor D and the posterior collapses onto the prior, T(c) ~ identity), and the closed form KL(q || p)
 between Laplaces.
