@@ -199,3 +199,24 @@ def test_cli_compares_methods(tmp_path, tiny_npz, capsys):
     assert "| simclr |" in (out / "compare.md").read_text()
     assert main(["contrastive", "--data", str(tiny_npz), "--method", "byol", "-o", str(out)]) == 2
     assert "unknown contrastive method" in capsys.readouterr().err
+
+
+def test_a_simclr_run_names_no_nvc_variant(tmp_path, tiny_npz):
+    from nebula.cli import main
+
+    run = tmp_path / "simclr"
+    assert main(["contrastive", "--data", str(tiny_npz), "--method", "simclr", "-o", str(run), "--epochs", "1",
+                 "--batch-size", "16", "--quiet", "--set", "contrastive.channels=[8,16]",
+                 "--set", "contrastive.fewshot_trials=1", "--set", "train.figures=false"]) == 0
+    assert main(["eval", str(run), "--no-data"]) == 0
+    info = json.loads((run / "run.json").read_text())
+    ev = json.loads((run / "eval.json").read_text())
+    assert info["variant"] == info["method"] == ev["variant"] == "simclr"
+    saved = (run / "config.yaml").read_text()
+    assert "contrastive:" in saved and "\nmodel:" not in saved and "\nloss:" not in saved
+    from safetensors import safe_open
+
+    with safe_open(str(run / "model.safetensors"), "pt") as f:
+        assert f.metadata()["variant"] == "simclr"
+    for text in (json.dumps(info), json.dumps(ev), (run / "report.html").read_text()):
+        assert not any(v in text for v in ('"tvae"', ">tvae<", "nvc-ml", '"custom"'))

@@ -27,7 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         cfg = config_from_args(args)
         if not cfg.output:
-            cfg.output = str(Path("runs") / f"{Path(cfg.data.source).stem}-{cfg.variant}-seed{cfg.train.seed}")
+            from nebula.run import run_label
+
+            cfg.output = str(Path("runs") / f"{Path(cfg.data.source).stem}-{run_label(cfg)}-seed{cfg.train.seed}")
         run = train(cfg, overwrite=args.overwrite)
     rows = _last_row(run)
     print(f"run folder: {run.run_dir}  ({run.info.get('train_seconds', 0):.1f} s training){rows}")
