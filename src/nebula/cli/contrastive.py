@@ -78,15 +78,10 @@ def evaluate_and_save(run) -> dict:
     plug-in's metrics under ``plugins.contrastive``) and return the probes and clustering of its summary with
     the plug-in's metrics."""
     from nebula.evaluate import evaluate
-    from nebula.evaluate.contrastive import evaluate_contrastive
 
     t0 = time.perf_counter()
     result = evaluate(run.run_dir, run=run, dataset=run.dataset)
     metrics = dict((result.get("plugins") or {}).get("contrastive") or {})
-    if not metrics:  # the plug-in is not registered in this checkout: run it here and add it to eval.json
-        metrics = evaluate_contrastive(run, run.dataset)
-        result.setdefault("plugins", {})["contrastive"] = metrics
-        (Path(run.run_dir) / "eval.json").write_text(json.dumps(result, indent=1))
     summary = result.get("summary") or {}
     metrics.update({k: summary[k] for k in ("linear_probe", "knn10", "kmeans_acc", "kmeans_nmi") if k in summary})
     metrics["eval_seconds"] = time.perf_counter() - t0
