@@ -263,7 +263,10 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
             from nebula.evaluate.plots import run_figures
 
             for _ in tqdm([0], desc="figures", disable=cfg.train.quiet, leave=False):
-                run_figures(run)
+                paths = run_figures(run)
+            for logger in trainer.callbacks:
+                if hasattr(logger, "log_figures"):
+                    logger.log_figures(paths)
         info["status"] = FINISHED
         info["total_seconds"] = time.perf_counter() - t0
         ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))

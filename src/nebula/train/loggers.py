@@ -1,7 +1,8 @@
 """Loggers are callbacks: CSV (``metrics.csv``, always), TensorBoard and MLflow (optional extras).
 
 Each writes every loss term per epoch (TensorBoard and MLflow also per step, under ``step/``), the
-learning rate and the epoch time, and periodic evaluation metrics under ``eval/``. Chosen with
+learning rate and the epoch time, periodic evaluation metrics under ``eval/``, and (``log_figures``) the
+run's figures once they are drawn. Chosen with
 ``train.loggers`` (``--logger csv,tensorboard,mlflow``); under torchrun only rank 0 logs.
 
 * TensorBoard: event files in ``RUN/tensorboard`` (``tensorboard --logdir RUN``); needs ``tensorboard``.
@@ -99,6 +100,9 @@ class _StepLogger(Callback):
             for k, v in metrics.items():
                 self.scalar(f"eval/{k}", float(v), epoch + 1)
 
+    def log_figures(self, paths: list[Path]) -> None:
+        """Add the PNG figures at ``paths`` (after training, when they are drawn)."""
+
 
 class TensorBoardLogger(_StepLogger):
     """Event files under ``run_dir/tensorboard`` (``torch.utils.tensorboard``)."""
@@ -130,6 +134,14 @@ class TensorBoardLogger(_StepLogger):
             self.writer.close()
             self.writer = None
 
+    def log_figures(self, paths: list[Path]) -> None:
+        import matplotlib.image
+
+        writer = self._writer_class(log_dir=str(self.log_dir))
+        for path in paths:
+            writer.add_image(f"figures/{Path(path).stem}", matplotlib.image.imread(path)[..., :3], dataformats="HWC")
+        writer.close()
+
 
 class MLflowLogger(_StepLogger):
     """One MLflow run per training session in the local store (``./mlruns`` unless ``MLFLOW_TRACKING_URI``)."""
@@ -139,7 +151,7 @@ class MLflowLogger(_StepLogger):
             import mlflow
         except ImportError:
             raise ConfigError("--logger mlflow needs the mlflow package: pip install mlflow") from None
-        self.mlflow, self.run_dir, self.active = mlflow, run_dir, None
+        self.mlflow, self.run_dir, self.active, self.run_id = mlflow, run_dir, None, None
 
     def on_fit_start(self, trainer: Any) -> None:
         if trainer.rank != 0:
@@ -152,6 +164,7 @@ class MLflowLogger(_StepLogger):
         mlflow.set_experiment("nebula")
         name = Path(self.run_dir).name if self.run_dir is not None else "nebula"
         self.active = mlflow.start_run(run_name=name)
+        self.run_id = self.active.info.run_id
         flat = {f"{section}.{k}": v for section, values in trainer.cfg.to_dict().items() if isinstance(values, dict)
                 for k, v in values.items() if not isinstance(v, (dict, list))}
         mlflow.log_params({k: str(v)[:500] for k, v in flat.items()})
@@ -166,6 +179,12 @@ class MLflowLogger(_StepLogger):
         if self.active is not None:
             self.mlflow.end_run()
             self.active = None
+
+    def log_figures(self, paths: list[Path]) -> None:
+        if self.run_id is not None:
+            with self.mlflow.start_run(run_id=self.run_id):
+                for path in paths:
+                    self.mlflow.log_artifact(str(path), artifact_path="figures")
 
 
 LOGGERS.register("csv", CSVLogger)
