@@ -15,97 +15,20 @@ import base64
 import html
 import json
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nebula.evaluate import NON_LOSS_COLUMNS, load_embeddings, read_metrics_csv
-from nebula.evaluate.plots import _decode, latent_scatter, plt, run_figures
+from nebula.evaluate import SUMMARY_COLUMNS, load_embeddings, read_metrics_csv
 
+# the charts live in nebula.evaluate.charts; importable from here for the comparison report
+from nebula.evaluate.charts import anchor_usage_bars, covariance_heatmaps, training_curves
+from nebula.evaluate.plots import _decode, class_names, latent_scatter, run_figures
 
-# --------------------------------------------------------------------------- figures
-def _save(fig, path: str | Path, title: str) -> Path:
-    """Give ``fig`` its suptitle, write it to ``path`` as PNG (dpi 100) and close it."""
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
-
-
-def covariance_heatmaps(covs: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
-    """Heat-maps of (d, d) latent covariance matrices side by side, each on its own symmetric colour
-    scale [-max|C|, max|C|], titled with the off-diagonal energy ratio."""
-    from nebula.evaluate.metrics import off_diagonal_energy_ratio
-
-    n = max(len(covs), 1)
-    fig, axes = plt.subplots(1, n, figsize=(3.0 * n + 0.6, 3.2), squeeze=False)
-    for ax, (name, cov) in zip(axes[0], covs.items()):
-        cov = np.asarray(cov, dtype=np.float64)
-        vmax = float(np.abs(cov).max()) or 1.0
-        im = ax.imshow(cov, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
-        ax.set_title(f"{name}\noff-diag energy {off_diagonal_energy_ratio(cov):.2f}", fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    return _save(fig, path, title)
-
-
-def training_curves(histories: dict[str, Sequence[dict[str, np.ndarray]]], path: Path, title: str = "") -> Path:
-    """One panel per logged loss term (every metrics.csv column but epoch/lr/seconds/reseeded); a line
-    per entry of ``histories`` (name -> the metrics.csv columns of one or more seeds) at the mean over
-    seeds, with a min-max band when there are several."""
-    terms: list[str] = []
-    for runs in histories.values():
-        for h in runs:
-            terms += [k for k in h if k not in NON_LOSS_COLUMNS and k not in terms and np.isfinite(h[k]).any()]
-    palette = plt.get_cmap("tab10")
-    colour = {name: palette(i % 10) for i, name in enumerate(histories)}  # one colour per entry in every panel
-    n = max(len(terms), 1)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), squeeze=False)
-    for ax, term in zip(axes.flat, terms):
-        for name, runs in histories.items():
-            curves = [h[term] for h in runs if term in h and np.isfinite(h[term]).any()]
-            if not curves:
-                continue
-            length = min(len(c) for c in curves)
-            stack = np.vstack([c[:length] for c in curves])
-            epochs = np.arange(1, length + 1)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                mean = np.nanmean(stack, 0)
-                lo, hi = np.nanmin(stack, 0), np.nanmax(stack, 0)
-            ax.plot(epochs, mean, label=name, lw=1.3, color=colour[name], marker="." if length <= 20 else None)
-            if len(curves) > 1:
-                ax.fill_between(epochs, lo, hi, color=colour[name], alpha=0.18, lw=0)
-        ax.set_title(term, fontsize=9)
-        ax.set_xlabel("epoch", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(terms):]:
-        ax.set_axis_off()
-    return _save(fig, path, title)
-
-
-def anchor_usage_bars(usages: dict[str, np.ndarray], path: Path, title: str = "") -> Path:
-    """Bars of the number of latents owned by each anchor (dead anchors marked red), a panel per entry."""
-    n = max(len(usages), 1)
-    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 2.8), squeeze=False)
-    for ax, (name, usage) in zip(axes[0], usages.items()):
-        usage = np.asarray(usage)
-        colours = ["tab:red" if u == 0 else "tab:blue" for u in usage]
-        ax.bar(np.arange(len(usage)), usage, color=colours)
-        ax.set_title(f"{name}: {int((usage == 0).sum())} dead of {len(usage)}", fontsize=9)
-        ax.set_xlabel("anchor", fontsize=8)
-        ax.set_ylabel("latents", fontsize=8)
-        ax.tick_params(labelsize=7)
-    return _save(fig, path, title)
+__all__ = ["anchor_usage_bars", "covariance_heatmaps", "training_curves", "run_report", "html_page", "html_figure",
+           "html_table", "cluster_centres", "centre_samples", "image_uri"]
 
 
 def cluster_centres(z: np.ndarray, assign: np.ndarray, anchors: np.ndarray, k: int, seed: int = 0
@@ -152,7 +75,9 @@ table{border-collapse:collapse;font-size:.85em;margin:8px 0}th,td{border:1px sol
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}tr.baseline td{background:#fafafa;font-style:italic}
 img{max-width:100%;height:auto}figure{display:inline-block;margin:6px;vertical-align:top}figcaption{font-size:.8em;color:#555}
 .grid td{border:none;vertical-align:top;text-align:center}.note{font-size:.85em;color:#444}code,pre{background:#f6f6f6}
-pre{padding:8px;overflow-x:auto}
+pre{padding:8px;overflow-x:auto}figure.wide{display:block;margin:6px 0}figure.wide img{width:100%}
+.warn{background:#fff4e5;border-left:4px solid #e8590c;padding:6px 12px;margin:12px 0;font-size:.9em}
+.warn ul{margin:4px 0;padding-left:20px}.metrics td:nth-child(3){text-align:left;color:#555}
 """
 
 
@@ -163,11 +88,12 @@ def html_page(title: str, body: str) -> str:
             f"<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n")
 
 
-def html_figure(path: Path, caption: str = "", width: int | None = None) -> str:
-    """An ``<figure>`` embedding the PNG at ``path`` as a data URI."""
-    style = f' style="width:{width}px"' if width else ""
+def html_figure(path: Path, caption: str = "", width: int | None = None, wide: bool = False) -> str:
+    """A ``<figure>`` embedding the PNG at ``path`` as a data URI (``wide``: the full page width; ``width``:
+    at most that many pixels; a caption under it, captions wrap at the figure's width)."""
+    style = ' class="wide"' if wide else (f' style="max-width:{width}px"' if width else "")
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img src="{image_uri(path)}" alt="{html.escape(caption or Path(path).stem)}"{style}>{cap}</figure>'
+    return f'<figure{style}><img src="{image_uri(path)}" alt="{html.escape(caption or Path(path).stem)}">{cap}</figure>'
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], row_classes: Sequence[str] | None = None,
@@ -191,6 +117,76 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 # --------------------------------------------------------------------------- one run
+#: summary key -> what it measures (the metrics table of a single-run report)
+METRIC_NOTES: dict[str, str] = {
+    "anchor_acc": "Hungarian (one-to-one) accuracy of the nearest-anchor clusters against the labels",
+    "anchor_purity": "share of samples in their anchor's majority class",
+    "anchor_nmi": "normalised mutual information (arithmetic) of anchors and labels",
+    "anchor_ari": "adjusted Rand index of anchors and labels",
+    "anchor_ami": "adjusted mutual information of anchors and labels",
+    "kmeans_acc": "Hungarian accuracy of k-means (k = classes, n_init = 10) on the latents",
+    "kmeans_purity": "purity of k-means on the latents",
+    "kmeans_nmi": "NMI of k-means on the latents",
+    "kmeans_ari": "ARI of k-means on the latents",
+    "kmeans_ami": "AMI of k-means on the latents",
+    "knn10": "10-nearest-neighbour (cosine) accuracy, fit on the train split, scored on the test split",
+    "knn1": "1-nearest-neighbour (cosine) accuracy, train -> test split",
+    "linear_probe": "logistic regression on standardised latents, train -> test split",
+    "rec_test": "mean per-sample reconstruction loss of decode(mu) on the test split (lower is better)",
+    "dead_anchors": "anchors that own no latent",
+    "anchor_min_dist": "smallest distance between two anchors",
+    "anchor_spread": "RMS distance of the latents to their own anchor",
+    "offdiag_energy": "share of the squared latent covariance off the diagonal (0: decorrelated dimensions)",
+    "train_seconds": "training wall-clock time in seconds (all sessions of a resumed run)",
+}
+
+#: integer-valued summary keys
+COUNT_KEYS = ("dead_anchors",)
+
+#: figure stem (prefix) -> (section, caption); ``{k}`` is the anchor number of manifold_k
+CAPTIONS: list[tuple[str, str, str]] = [
+    ("latent_pca_label", "Latent space", "Latent means (PCA, centred) coloured by true class; stars are the anchors."),
+    ("latent_pca_anchor", "Latent space", "Latent means (PCA) coloured by nearest anchor, the model's clusters; "
+                                          "a hollow red star is a dead anchor."),
+    ("latent_pca_kmeans", "Latent space", "Latent means (PCA) coloured by k-means cluster (the run has no anchors)."),
+    ("latent_tsne_label", "Latent space", "t-SNE map of the latent means coloured by true class."),
+    ("latent_tsne_anchor", "Latent space", "t-SNE map of the latent means coloured by nearest anchor."),
+    ("latent_tsne_kmeans", "Latent space", "t-SNE map of the latent means coloured by k-means cluster."),
+    ("covariance", "Latent space", "Covariance of the latent means (d x d) on a symmetric colour scale."),
+    ("training_curves", "Training", "Per-epoch mean of every logged loss term (metrics.csv)."),
+    ("anchor_usage", "Anchors", "Latents owned by each anchor (nearest anchor); red bars are dead anchors."),
+    ("reconstructions", "Data space", "Test-split inputs and their reconstructions decode(mu)."),
+    ("manifold_", "Data space", "Decoder around anchor {k}: a_k plus a 5 x 5 grid on the two principal directions "
+                                "(+-1 within-anchor std)."),
+    ("manifold", "Data space", "Decoder over a 10 x 10 grid on the plane of the latents' first two principal "
+                               "directions (+-2 std)."),
+]
+
+_WIDE = ("training_curves", "covariance", "reconstructions")
+
+
+def caption_for(stem: str) -> tuple[str, str]:
+    """(section, caption) of a figure file stem; unknown figures go to "Other figures" under their name."""
+    for prefix, section, caption in CAPTIONS:
+        if stem == prefix or (prefix.endswith("_") and stem.startswith(prefix) and stem[len(prefix):].isdigit()):
+            return section, caption.format(k=stem.rpartition("_")[2])
+    return "Other figures", stem.replace("_", " ")
+
+
+def metric_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """[name, value, what it measures] per finite summary value, in ``SUMMARY_COLUMNS`` order then plug-ins."""
+    headers = {k: h for k, h, _ in SUMMARY_COLUMNS}
+    order = [k for k, _, _ in SUMMARY_COLUMNS] + sorted(k for k in summary if k not in headers)
+    rows = []
+    for key in order:
+        v = summary.get(key)
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            continue
+        value = str(int(round(v))) if key in COUNT_KEYS else _fmt(float(v), 1 if key == "train_seconds" else 3)
+        rows.append([headers.get(key, key), value, METRIC_NOTES.get(key, "plug-in metric")])
+    return rows
+
+
 def run_report(run_dir: str | Path, result: dict[str, Any] | None = None, tsne: bool = False,
                data_figures: bool = True) -> Path:
     """Draw the figures of one run under ``run_dir/figures`` and write ``run_dir/report.html``.
@@ -198,9 +194,12 @@ def run_report(run_dir: str | Path, result: dict[str, Any] | None = None, tsne: 
     Latent scatter by label and by anchor (centred PCA, and t-SNE with ``tsne``), covariance heat-map,
     training curves of every loss term and anchor-usage bars come from the saved files; with
     ``data_figures`` the reconstructions and per-anchor manifold grids are drawn by loading the model
-    and the run's data (skipped with a note when the data cannot be read).
+    and the run's data (skipped with a note when the data cannot be read). The page opens with the
+    run's facts and the warnings of :func:`nebula.evaluate.diagnosis.run_warnings`, then the metrics
+    (named, with what each measures) and the captioned figures by section.
     """
     from nebula.errors import NebulaError
+    from nebula.evaluate.diagnosis import run_warnings
 
     run_dir = Path(run_dir)
     fig_dir = run_dir / "figures"
@@ -218,56 +217,81 @@ def run_report(run_dir: str | Path, result: dict[str, Any] | None = None, tsne: 
     anchors = emb.get("anchors", np.zeros((0, z.shape[1])))
     assign = emb.get("assign", np.full(len(z), -1))
     seed = int(result.get("seed") or 0)
+    name = run_dir.name
     notes: list[str] = []
-
-    if data_figures and not (fig_dir / "reconstructions.png").exists():
+    names = None
+    if data_figures:
         try:
             from nebula.run import load
 
             run = load(run_dir)
+            names = class_names(run)
             run.dataset = run.load_data(run.config.data.source)
             run.embeddings = emb
             run_figures(run, fig_dir)
+            names = class_names(run) or names
         except (NebulaError, OSError) as exc:
             notes.append(f"reconstructions and manifolds not drawn: {exc}")
 
     k = max(int(result.get("num_classes") or 0), len(anchors), 2)
     centres, ids, kind = cluster_centres(z, assign, anchors, k, seed)
+    shown = centres if kind == "anchor" else None
     for method in ["pca"] + (["tsne"] if tsne else []):
-        label_path = fig_dir / f"latent_{method}_label.png"
-        shown = centres if kind == "anchor" else None
-        if (y >= 0).any() and not label_path.exists():
-            latent_scatter(z, np.maximum(y, 0), label_path, f"latents ({method.upper()}) by true label",
-                           shown, method, seed)
+        if (y >= 0).any():
+            latent_scatter(z, y, fig_dir / f"latent_{method}_label.png",
+                           f"{name}: latents ({method.upper()}) by true label", shown, method, seed,
+                           legend_title="label", names=names)
         cl_path = fig_dir / f"latent_{method}_{'anchor' if kind == 'anchor' else 'kmeans'}.png"
-        if not cl_path.exists():
-            latent_scatter(z, ids, cl_path, f"latents ({method.upper()}) by nearest {kind} centre", shown, method, seed)
-    covariance_heatmaps({result.get("variant", "run"): np.asarray((result.get("covariance") or {}).get("matrix"))},
-                        fig_dir / "covariance.png", "latent covariance")
+        latent_scatter(z, ids, cl_path, f"{name}: latents ({method.upper()}) by nearest {kind} centre", shown, method,
+                       seed, legend_title="anchor" if kind == "anchor" else "k-means cluster")
+    variant = str(result.get("variant", "run"))
+    covariance_heatmaps({variant: np.asarray((result.get("covariance") or {}).get("matrix"))},
+                        fig_dir / "covariance.png", f"{name}: latent covariance")
     history = read_metrics_csv(run_dir / "metrics.csv")
     if history:
-        training_curves({result.get("variant", "run"): [history]}, fig_dir / "training_curves.png")
+        training_curves({variant: [history]}, fig_dir / "training_curves.png", f"{name}: training curves")
     if len(anchors):
-        anchor_usage_bars({result.get("variant", "run"): np.bincount(assign, minlength=len(anchors))},
-                          fig_dir / "anchor_usage.png")
+        anchor_usage_bars({variant: np.bincount(assign[assign >= 0], minlength=len(anchors))},
+                          fig_dir / "anchor_usage.png", f"{name}: latents per anchor")
 
-    body = [f'<p class="note">run folder <code>{html.escape(str(run_dir))}</code>; variant '
-            f'<b>{html.escape(str(result.get("variant")))}</b>, dataset {html.escape(str(result.get("dataset")))}, '
-            f'{result.get("num_samples")} samples, d = {result.get("latent_dim")}, seed {seed}; '
-            f'split: {html.escape(str(result.get("split_kind")))}.</p>']
+    training = result.get("training") or {}
+    facts = [["variant", variant], ["dataset", str(result.get("dataset"))],
+             ["samples", str(result.get("num_samples"))], ["classes", str(result.get("num_classes"))],
+             ["latent dimension d", str(result.get("latent_dim"))], ["anchors m", str(len(anchors))],
+             ["epochs", str(training.get("epochs"))], ["seed", str(seed)],
+             ["split", str(result.get("split_kind") or "-")], ["run folder", str(run_dir)]]
+    body = [html_table(["run", "value"], facts)]
+    warnings_ = run_warnings(result)
+    if warnings_:
+        body.append('<div class="warn"><b>Warnings</b><ul>' + "".join(f"<li>{html.escape(w)}</li>" for w in warnings_)
+                    + "</ul></div>")
     body += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
     body.append("<h2>Metrics</h2>")
-    body.append(html_table(["metric", "value"], [[k2, _fmt(v)] for k2, v in (result.get("summary") or {}).items()]))
-    figures = sorted(fig_dir.glob("*.png"), key=_figure_order)
-    body.append("<h2>Figures</h2>")
-    body += [html_figure(p, p.stem.replace("_", " "), width=520) for p in figures]
+    body.append('<div class="metrics">' + html_table(["metric", "value", "what it measures"],
+                                                     metric_rows(result.get("summary") or {})) + "</div>")
+    body.append('<p class="note">Clustering scores use every labelled sample; read-outs are trained on the train split '
+                'and scored on the test split; all values are computed from the run folder\'s saved files '
+                '(<code>eval.json</code>).</p>')
+    sections: dict[str, list[str]] = {}
+    for p in sorted(fig_dir.glob("*.png"), key=_figure_order):
+        section, caption = caption_for(p.stem)
+        small = p.stem.startswith("manifold_")
+        width = None if p.stem in _WIDE or p.stem == "training_curves" else (230 if small else 600)
+        sections.setdefault(section, []).append(html_figure(p, caption, width=width, wide=p.stem == "training_curves"))
+    for section in ("Latent space", "Training", "Anchors", "Data space", "Other figures"):
+        if section in sections:
+            body.append(f"<h2>{section}</h2>")
+            body += sections[section]
     out = run_dir / "report.html"
-    out.write_text(html_page(f"nebula run report: {run_dir.name}", "\n".join(body)))
+    tmp = out.with_name(".report.html.tmp")
+    tmp.write_text(html_page(f"nebula run report: {name}", "\n".join(body)))
+    tmp.replace(out)
     return out
 
 
 def _figure_order(p: Path) -> tuple[int, str]:
-    order = ["latent", "covariance", "training", "anchor_usage", "reconstructions", "manifold"]
+    order = ["latent_pca_label", "latent_pca", "latent_tsne_label", "latent", "covariance", "training", "anchor_usage",
+             "reconstructions", "manifold"]
     for i, prefix in enumerate(order):
         if p.stem.startswith(prefix):
             return i, _natural(p.stem)

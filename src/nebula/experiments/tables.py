@@ -105,9 +105,10 @@ def table_cells(rows: list[dict[str, Any]], keys: list[str], bold: Callable[[str
             if k not in stats:
                 line.append("-")
                 continue
-            mean, std, _ = stats[k]
+            mean, std, count = stats[k]
             digits = 1 if k in ("train_seconds",) else (2 if k in ("rec_test", "dead_anchors") else 3)
-            text = f"{mean:.{digits}f} ± {std:.{digits}f}"
+            # one seed has no spread: the mean alone, never a made-up "± 0.000"
+            text = f"{mean:.{digits}f} ± {std:.{digits}f}" if count > 1 else f"{mean:.{digits}f}"
             best = _best(agg, k)
             # ties at the shown precision are all bold
             line.append(bold(text) if best is not None and f"{mean:.{digits}f}" == f"{best:.{digits}f}" else text)
