@@ -96,6 +96,14 @@ def run_label(cfg: Config) -> str:
     return METHODS.lookup(cfg.method).run_label(cfg)
 
 
+def check_anchor_count(cfg: Config, train_samples: int) -> None:
+    """Refuse more anchors than training samples: each anchor is placed on a cluster of training latents
+    (k-means or a t-SNE partition), so m > N_train leaves anchors that can never own a sample."""
+    if cfg.method == "nvc" and cfg.model.use_anchors and cfg.model.num_anchors > train_samples:
+        raise ConfigError(f"model.num_anchors is {cfg.model.num_anchors} but the train split has {train_samples} "
+                          f"samples (expected at most {train_samples} anchors: use --anchors {train_samples} or fewer)")
+
+
 def load_dataset(cfg: Config) -> NebulaDataset:
     d = cfg.data
     return load_data(d.source, modality=d.modality, test_fraction=d.test_fraction, split_seed=d.split_seed, options=d.options)
@@ -126,9 +134,10 @@ def compute_embeddings(model: torch.nn.Module, dataset: NebulaDataset, device: t
 
 
 def save_embeddings(path: Path, emb: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **emb)
-    tmp.replace(path)
+    """Write ``emb`` to ``path`` atomically (no temporary file is left behind on failure)."""
+    from nebula.files import write_npz
+
+    write_npz(path, emb)
 
 
 def _environment(device: torch.device) -> dict[str, Any]:
@@ -142,6 +151,9 @@ def check_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
     info_path = run_dir / "run.json"
     if run_dir.exists() and not run_dir.is_dir():
         raise NebulaError(f"{run_dir}: exists and is not a folder (expected a run folder)")
+    from nebula.files import check_writable_folder
+
+    check_writable_folder(run_dir)  # below a regular file, or read-only: refused before any work
     if info_path.exists() and not resume:
         try:
             status = json.loads(info_path.read_text()).get("status")
@@ -170,17 +182,19 @@ def prepare_run_dir(run_dir: Path, overwrite: bool, resume: bool) -> None:
 
 def train(config: Config | dict | str | Path | None = None, *, resume: bool = False, overwrite: bool = False,
           dataset: NebulaDataset | None = None, figures: bool | None = None,
-          callbacks: list[Callback] | None = None) -> Run:
+          callbacks: list[Callback] | None = None, resume_overrides: dict[str, Any] | None = None) -> Run:
     """Train a configuration end to end and, when ``config.output`` is set, write its run folder.
 
     Args:
         config: a :class:`Config`, a dict of sections, or a YAML path.
-        resume: continue from the newest checkpoint in ``config.output``.
+        resume: continue from the newest checkpoint in ``config.output`` with the saved configuration.
         overwrite: replace a finished run in ``config.output``.
         dataset: use this dataset instead of loading ``config.data``.
         figures: override ``config.train.figures``.
         callbacks: your own :class:`~nebula.train.callbacks.Callback` objects, called after the method's and
             the loggers.
+        resume_overrides: with ``resume``, ``section.key`` -> value changes to the saved configuration;
+            only the safe ones of :mod:`nebula.resume` (e.g. ``train.epochs``, which extends a finished run).
     """
     if isinstance(config, (str, Path)):
         cfg = Config.from_yaml(config)
@@ -192,11 +206,11 @@ def train(config: Config | dict | str | Path | None = None, *, resume: bool = Fa
     if resume:
         if run_dir is None:
             raise ConfigError("resume needs a run folder (-o / output)")
-        saved = run_dir / "config.yaml"
-        if not saved.exists():
-            raise NebulaError(f"{run_dir}: nothing to resume (no config.yaml)")
-        cfg = Config.from_yaml(saved)
-        cfg.output = str(run_dir)
+        if overwrite:
+            raise ConfigError("give either --resume (continue the run) or --overwrite (replace it), not both")
+        from nebula.resume import resume_config
+
+        cfg = resume_config(run_dir, resume_overrides)
     cfg.validate()
     if run_dir is not None:
         check_run_dir(run_dir, overwrite, resume)
@@ -216,6 +230,7 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     ds = dataset if dataset is not None else load_dataset(cfg)
     if cfg.loss.supervised and ds.y is None:
         raise ConfigError(f"loss.supervised needs labels, but {cfg.data.source} has none")
+    check_anchor_count(cfg, int((np.asarray(ds.split) == 0).sum()))
     model = build_model(cfg, ds)
     build_loggers(cfg.train.loggers, run_dir)  # an unknown or missing logger is refused before anything is written
     writes = run_dir is not None and ctx.is_main
@@ -234,12 +249,14 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     }
     if ctx.world_size > 1:
         info["distributed"] = {"world_size": ctx.world_size, "backend": ctx.backend}
+    trainer = Trainer(model, ds, cfg, run_dir, dist_ctx=ctx, device=device, callbacks=callbacks)
+    if resume:  # before run.json is rewritten: a resume that cannot continue leaves the folder as it was
+        trainer.resume()
+        if writes:  # the safe changes of this session (more epochs) become part of the run's configuration
+            ckpt.atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     if writes:
         ckpt.atomic_write_text(run_dir / "run.json", json.dumps(info, indent=2))
     distributed.barrier()
-    trainer = Trainer(model, ds, cfg, run_dir, dist_ctx=ctx, device=device, callbacks=callbacks)
-    if resume:
-        trainer.resume()
     t_train = time.perf_counter()
     try:
         trainer.fit()
@@ -294,8 +311,9 @@ def load(run_dir: str | Path, device: str = "cpu") -> Run:
     model.to(resolve_device(device)).eval()
     emb = {}
     if (run_dir / "embeddings.npz").exists():
-        with np.load(run_dir / "embeddings.npz") as f:
-            emb = {k: f[k] for k in f.files}
+        from nebula.files import read_npz
+
+        emb = read_npz(run_dir / "embeddings.npz")
     return Run(config=cfg, model=model, run_dir=run_dir, embeddings=emb, info=info)
 
 

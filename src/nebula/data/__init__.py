@@ -45,9 +45,39 @@ def detect_format(path: Path, modality: str = "auto") -> Format:
                 return fmt
         except Exception:  # noqa: BLE001 - a sniffer that cannot read the file means "not this format"
             continue
+    if path.suffix == ".npz" and path.is_file():
+        _explain_npz(path)
     kind = "folder" if path.is_dir() else f"file with suffix '{path.suffix}'"
     known = ", ".join(FORMATS.names())
     raise DataError(f"{path}: unknown data format ({kind}); known formats: {known}")
+
+
+def _explain_npz(path: Path) -> None:
+    """Raise a DataError naming what an ``.npz`` that no format accepts lacks (the array ``x``, or its shape)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = sorted(f.files)
+            shape = f["x"].shape if "x" in files else None
+    except Exception as exc:  # noqa: BLE001 - zip/format errors: a truncated or corrupt file
+        raise DataError(f"{path}: cannot read .npz, the file looks truncated or corrupt ({type(exc).__name__})") from None
+    expected = "images (N, H, W) or (N, C, H, W), point clouds (N, P, 3) or voxels (N, [1,] R, R, R)"
+    if shape is None:
+        raise DataError(f"{path}: expected an array named 'x' ({expected}), found arrays {files}")
+    raise DataError(f"{path}: array 'x' has shape {shape}, expected {expected}")
+
+
+def check_options(loader: Callable[..., Any], options: dict[str, Any], what: str, skip: int = 0) -> None:
+    """Raise a DataError naming the ``options`` that ``loader`` does not take (and the ones it does);
+    ``skip`` leading positional parameters (the path) are not options."""
+    params = list(inspect.signature(loader).parameters.values())[skip:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "state"]
+    unknown = [k for k in options if k not in names and k != "state"]
+    if unknown:
+        hint = did_you_mean(unknown[0], names)
+        takes = f"takes: {', '.join(names)}" if names else "takes no options"
+        raise DataError(f"{what} does not take the option(s) {', '.join(unknown)}{hint} ({takes})")
 
 
 def load(
@@ -70,7 +100,9 @@ def load(
     options = dict(options or {})
     name = str(source)
     if name in DATASETS:
-        ds = DATASETS.lookup(name)(**options)
+        loader = DATASETS.lookup(name)
+        check_options(loader, options, f"dataset '{name}'")
+        ds = loader(**options)
         ds.meta.setdefault("name", name)
     else:
         path = Path(name).expanduser()
@@ -82,9 +114,11 @@ def load(
         accepts = inspect.signature(fmt.load).parameters
         options.update({k: v for k, v in (("test_fraction", test_fraction), ("split_seed", split_seed))
                         if k in accepts and k not in options})
+        check_options(fmt.load, {k: v for k, v in options.items() if k not in ("test_fraction", "split_seed")},
+                      f"{path}: format '{fmt.name}'", skip=1)
         try:
             ds = fmt.load(path, **options)
-        except TypeError as exc:
+        except TypeError as exc:  # an option forwarded through **options to a function that does not take it
             if "unexpected keyword" in str(exc):
                 raise DataError(f"{path}: format '{fmt.name}' does not take option(s) {sorted(options)}") from None
             raise

@@ -81,15 +81,12 @@ def read_metrics_csv(path: str | Path) -> dict[str, np.ndarray]:
 
 def load_embeddings(run_dir: str | Path) -> dict[str, np.ndarray]:
     """The arrays of ``run_dir/embeddings.npz`` (z, assign, anchors, y, split, rec, ...)."""
+    from nebula.files import read_npz
+
     path = Path(run_dir) / "embeddings.npz"
     if not path.exists():
         raise NebulaError(f"{path}: not found (evaluation needs a finished run folder with embeddings.npz)")
-    with np.load(path, allow_pickle=False) as f:
-        emb = {k: f[k] for k in f.files}
-    for key in ("z", "y", "split"):
-        if key not in emb:
-            raise NebulaError(f"{path}: expected an array named '{key}', found {sorted(emb)}")
-    return emb
+    return read_npz(path, required=("z", "y", "split"))
 
 
 def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write: bool = True,
@@ -110,13 +107,20 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     from nebula.evaluate import metrics as M
     from nebula.evaluate.probes import probe_scores
     from nebula.methods import METHODS
+    from nebula.files import read_json
 
     run_dir = Path(run_dir)
     for name in ("config.yaml", "run.json"):
         if not (run_dir / name).exists():
             raise NebulaError(f"{run_dir}: not a finished nebula run (missing {name})")
+    if write:
+        from nebula.files import check_writable_folder
+
+        check_writable_folder(run_dir)  # a read-only run folder is refused before the work, not after
     cfg = Config.from_yaml(run_dir / "config.yaml")
-    info = json.loads((run_dir / "run.json").read_text())
+    info = read_json(run_dir / "run.json", "run record")
+    if not isinstance(info, dict):
+        raise NebulaError(f"{run_dir / 'run.json'}: expected a JSON object, found {type(info).__name__}")
     emb = load_embeddings(run_dir)
     history = read_metrics_csv(run_dir / "metrics.csv")
     seed = cfg.train.seed
@@ -186,9 +190,9 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     result["summary"] = summarise(result)
     result = _json_clean(result)
     if write:
-        tmp = run_dir / ".eval.json.tmp"
-        tmp.write_text(json.dumps(result, indent=1))
-        tmp.replace(run_dir / "eval.json")
+        from nebula.files import write_text
+
+        write_text(run_dir / "eval.json", json.dumps(result, indent=1))
     return result
 
 

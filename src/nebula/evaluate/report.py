@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -211,7 +210,9 @@ def run_report(run_dir: str | Path, result: dict[str, Any] | None = None, tsne: 
 
             result = evaluate(run_dir)
         else:
-            result = json.loads(path.read_text())
+            from nebula.files import read_json
+
+            result = read_json(path, "evaluation")
     emb = load_embeddings(run_dir)
     z, y = emb["z"], emb["y"]
     anchors = emb.get("anchors", np.zeros((0, z.shape[1])))
@@ -282,11 +283,9 @@ def run_report(run_dir: str | Path, result: dict[str, Any] | None = None, tsne: 
         if section in sections:
             body.append(f"<h2>{section}</h2>")
             body += sections[section]
-    out = run_dir / "report.html"
-    tmp = out.with_name(".report.html.tmp")
-    tmp.write_text(html_page(f"nebula run report: {name}", "\n".join(body)))
-    tmp.replace(out)
-    return out
+    from nebula.files import write_text
+
+    return write_text(run_dir / "report.html", html_page(f"nebula run report: {name}", "\n".join(body)))
 
 
 def _figure_order(p: Path) -> tuple[int, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ class Trainer:
         quiet = self.tc.quiet or not self.dist.is_main
         self.log = log or (lambda msg: tqdm.write(msg) if not quiet else None)
         # resume and checkpoint-fallback notices are shown even with train.quiet (rank 0 only)
-        self.notify = log or (lambda msg: tqdm.write(msg) if self.dist.is_main else None)
+        self.notify = log or (lambda msg: tqdm.write(msg, file=sys.stderr) if self.dist.is_main else None)
         self.source = str(dataset.meta.get("source", dataset.meta.get("name", "dataset")))
         self.x = dataset.x.to(self.device)
         self.target = dataset.target.to(self.device) if dataset.target is not None else None
@@ -234,14 +235,22 @@ class Trainer:
             raise NebulaError(f"{self.run_dir}: the ranks found different checkpoints; under multi-node torchrun the "
                               "run folder must be on a file system every node sees")
         self.resumed = True
+        if state is None and ckpt.list_checkpoints(self.run_dir):
+            raise NebulaError(f"{self.run_dir}: every checkpoint is unreadable, nothing to resume from (start again "
+                              f"with: nebula train --config {self.run_dir / 'config.yaml'} -o {self.run_dir} --overwrite)")
         if state is None:
-            self.notify(f"{self.run_dir}: no readable checkpoint; training starts from the beginning")
+            self.notify(f"{self.run_dir}: no checkpoint yet; training starts from the beginning")
             self.history.rows = []
             return False
         if state["train_samples"] != len(self.train_index) or state["steps_per_epoch"] != self.steps_per_epoch:
             raise NebulaError(f"{state['path']}: checkpoint was taken with {state['train_samples']} training samples and "
                               f"{state['steps_per_epoch']} steps per epoch, this run has {len(self.train_index)} and "
                               f"{self.steps_per_epoch} (expected the same data and batch size to resume)")
+        done = int(state["epochs_done"])
+        if done > self.tc.epochs or (done == self.tc.epochs and not state["step"]):
+            raise NebulaError(f"{self.run_dir}: the run has trained {done} epochs already, train.epochs is "
+                              f"{self.tc.epochs}; extend it with: nebula train --resume {self.run_dir} --epochs N "
+                              f"(N > {done})")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state, self.generator, self.device, self.rank, self.world_size, self.tc.seed, self.notify)
@@ -253,8 +262,15 @@ class Trainer:
         self.resumed_seconds = sum(float(r.get("seconds", 0.0)) for r in self.history.rows) + (
             float(self._resume_partial["seconds"]) if self._resume_partial else 0.0)
         self.callbacks.resume(self, state)
-        at = f"epoch {self.start_epoch + 1}, step {self.resume_step + 1}" if self.resume_step else f"epoch {self.start_epoch + 1}"
-        self.notify(f"resumed from {Path(state['path']).name}: continuing at {at} of {self.tc.epochs}")
+        at = (f"epoch {self.start_epoch + 1} of {self.tc.epochs}, step {self.resume_step + 1} of {self.steps_per_epoch}"
+              if self.resume_step else f"epoch {self.start_epoch + 1} of {self.tc.epochs}")
+        try:
+            planned = int(yaml.safe_load(state.get("config") or "{}")["train"]["epochs"])
+        except (yaml.YAMLError, KeyError, TypeError, ValueError):
+            planned = self.tc.epochs
+        more = (f" (extended from {planned} epochs; the {self.tc.lr_schedule} schedule now spans {self.tc.epochs})"
+                if planned != self.tc.epochs else "")
+        self.notify(f"resumed from {Path(state['path']).name}: continuing at {at}{more}")
         return True
 
     def _kept(self) -> str:
