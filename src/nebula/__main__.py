@@ -2,6 +2,11 @@
 
 import sys
 
-from nebula.cli import main
+try:
+    from nebula.cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:  # Ctrl-C while the command line starts (imports): one line, no traceback
+    print("nebula: interrupted", file=sys.stderr)
+    code = 130
+sys.exit(code)

@@ -14,12 +14,18 @@ import torch
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from nebula.config import Config
+from nebula.config import Config, LossConfig, ModelConfig, TrainConfig
 from nebula.data.base import NebulaDataset, to_unit_range
 
 
 class NebulaEmbedding(TransformerMixin, ClusterMixin, BaseEstimator):
     """Nebula Variational Coding as a scikit-learn transformer and clusterer.
+
+    The defaults are the library's (:mod:`nebula.config`, the same as ``nebula train``) with three
+    differences, each for a reason: ``device="cpu"`` (an estimator computes where its numpy input lives;
+    pass ``device="auto"`` for a GPU), no figures and no run folder (``fit`` writes no files), and
+    non-deterministic kernels allowed (the CLI's default too; results still depend only on the seed on CPU).
+    Tabular input is reconstructed with MSE on standardised features instead of BCE on pixels.
 
     Parameters:
         variant: ae, vae, tae, tvae or nvc-ml.
@@ -43,9 +49,11 @@ class NebulaEmbedding(TransformerMixin, ClusterMixin, BaseEstimator):
         run_: the underlying :class:`~nebula.run.Run`.
     """
 
-    def __init__(self, variant: str = "tvae", n_anchors: int = 10, latent_dim: int = 10, arch: str = "auto",
-                 epochs: int = 60, batch_size: int = 256, lr: float = 2e-3, beta: float = 1.0,
-                 anchor_weight: float = 1.0, metric_weight: float = 1.0, pretrain_epochs: int = 10,
+    def __init__(self, variant: str = "tvae", n_anchors: int = ModelConfig.num_anchors,
+                 latent_dim: int = ModelConfig.latent_dim, arch: str = ModelConfig.arch,
+                 epochs: int = TrainConfig.epochs, batch_size: int = TrainConfig.batch_size, lr: float = TrainConfig.lr,
+                 beta: float = LossConfig.beta, anchor_weight: float = LossConfig.anchor_weight,
+                 metric_weight: float = LossConfig.metric_weight, pretrain_epochs: int = TrainConfig.pretrain_epochs,
                  device: str = "cpu", random_state: int | None = None, verbose: bool = False,
                  config: dict[str, Any] | None = None) -> None:
         self.variant = variant
@@ -119,6 +127,9 @@ class NebulaEmbedding(TransformerMixin, ClusterMixin, BaseEstimator):
         n = len(x)
         if n < 2:
             raise ValueError(f"NebulaEmbedding needs at least 2 samples to train (batch norm), got n_samples={n}")
+        if self.variant in ("tae", "tvae", "nvc-ml") and int(self.n_anchors) > n:
+            raise ValueError(f"n_anchors={self.n_anchors} is more than the {n} samples (expected n_anchors <= n_samples: "
+                             "each anchor is placed on a cluster of samples)")
         labels = None if y is None else np.asarray(y)
         if labels is not None and labels.dtype.kind not in "iu":
             labels = np.unique(labels, return_inverse=True)[1]

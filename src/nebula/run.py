@@ -55,12 +55,41 @@ class Run:
     info: dict[str, Any] = field(default_factory=dict)
 
     @torch.no_grad()
-    def embed(self, x: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
-        """mu (N, d) float32 for model inputs ``x``."""
+    def embed(self, x: torch.Tensor | np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """mu (N, d) float32 for model inputs ``x``: a tensor or numpy array (N, *input_shape) as the
+        run's loader produces them (images in [0, 1]; uint8 images are divided by 255; (N, H, W) gets
+        its channel axis). A wrong shape is a NebulaError naming the expected one."""
+        x = self._as_inputs(x)
         device = next(self.model.parameters()).device
         self.model.eval()
         out = [self.model.embed(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
         return torch.cat(out).numpy() if out else np.zeros((0, self.config.model.latent_dim), np.float32)
+
+    def _as_inputs(self, x: Any) -> torch.Tensor:
+        """``x`` as a batch tensor of the run's input shape (see :meth:`embed`)."""
+        modality = self.info.get("modality", "image")
+        if not isinstance(x, torch.Tensor):
+            arr = np.asarray(x)
+            if arr.dtype == object or arr.dtype.kind not in "biuf":
+                raise NebulaError(f"embed: expected a numeric array or tensor, found dtype {arr.dtype}")
+            if modality == "image" and arr.dtype == np.uint8:
+                arr = arr.astype(np.float32) / 255.0
+            x = torch.from_numpy(np.ascontiguousarray(arr))
+        if x.is_floating_point() and x.dtype != torch.float32:
+            x = x.float()
+        expected = tuple(self.info.get("input_shape") or ())
+        if not expected:
+            return x
+        if modality == "image" and expected[0] == 1 and tuple(x.shape[1:]) == expected[1:]:
+            x = x[:, None]  # (N, H, W) -> (N, 1, H, W)
+        got = tuple(x.shape[1:])
+        strict = modality in ("image", "voxels")
+        fits = got == expected if strict else (len(got) == len(expected) and got[-1:] == expected[-1:])
+        if not fits:
+            hint = " (one sample? add the batch axis: x[None])" if tuple(x.shape) in (expected, expected[1:]) else ""
+            raise NebulaError(f"embed: inputs of shape {tuple(x.shape)}, expected (N, {', '.join(map(str, expected))}) "
+                              f"like the run's training data{hint}")
+        return x
 
     def load_data(self, source: str | Path, **options: Any) -> NebulaDataset:
         """Read new data the way this run's training data was read (same modality and loader state)."""

@@ -111,7 +111,8 @@ def test_torchrun_cli(tmp_path):
     # the anchors were placed once, by rank 0 (then broadcast)
     state = torch.load(run / "checkpoints" / "ckpt-0003-000000" / "state.pt", weights_only=True)
     assert state["messages"] == ["anchors placed at epoch 1: k-means on 64 training latents"], state["messages"]
-    # resume under torchrun continues from the checkpoints
-    res = subprocess.run([*cmd[:cmd.index("train") + 1], "--resume", str(run)], env={**os.environ, "OMP_NUM_THREADS": "1"},
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0 and "resumed from ckpt-0003-000000" in res.stdout, res.stderr[-3000:]
+    # resume under torchrun continues from the checkpoints: the finished 3-epoch run is extended to 4 epochs
+    res = subprocess.run([*cmd[:cmd.index("train") + 1], "--resume", str(run), "--epochs", "4"],
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "resumed from ckpt-0003-000000" in res.stderr, res.stderr[-3000:]
+    assert (run / "metrics.csv").read_text().count("\n") == 5

@@ -128,7 +128,7 @@ def test_cli_interrupt_exits_nonzero_and_resume_continues(tmp_path, data_file, m
     assert main(argv) == 2  # an unfinished run is not silently replaced
     assert "unfinished run" in capsys.readouterr().err
     assert main(["train", "--resume", str(run)]) == 0
-    assert "resumed from ckpt-0001-000001" in capsys.readouterr().out
+    assert "resumed from ckpt-0001-000001" in capsys.readouterr().err  # notices go to stderr
     assert json.loads((run / "run.json").read_text())["status"] == "complete"
 
 

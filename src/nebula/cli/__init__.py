@@ -40,8 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while the parser imports the command modules
+        print("nebula: interrupted", file=sys.stderr)
+        return 130
     if not args.command:
         parser.print_help()
         return 2

@@ -229,15 +229,20 @@ class Trainer:
         """
         if self.run_dir is None:
             return False
-        state = ckpt.load_latest_checkpoint(self.run_dir, self.model, warn=self.notify)
+        notes: list[str] = []  # shown once a checkpoint is found; folded into the error when none is
+        state = ckpt.load_latest_checkpoint(self.run_dir, self.model, warn=notes.append)
         where = torch.tensor([-1, -1] if state is None else [state["epochs_done"], state["step"]], device=self.device)
         if self.world_size > 1 and not torch.equal(distributed.all_reduce_max(where), -distributed.all_reduce_max(-where)):
             raise NebulaError(f"{self.run_dir}: the ranks found different checkpoints; under multi-node torchrun the "
                               "run folder must be on a file system every node sees")
         self.resumed = True
         if state is None and ckpt.list_checkpoints(self.run_dir):
-            raise NebulaError(f"{self.run_dir}: every checkpoint is unreadable, nothing to resume from (start again "
-                              f"with: nebula train --config {self.run_dir / 'config.yaml'} -o {self.run_dir} --overwrite)")
+            first = notes[0].split(" is unreadable ", 1)[-1].split("; falling back")[0] if notes else ""
+            raise NebulaError(f"{self.run_dir}: every checkpoint is unreadable ({len(notes)}, the newest {first}), nothing "
+                              f"to resume from; start again with: nebula train --config {self.run_dir / 'config.yaml'} "
+                              f"-o {self.run_dir} --overwrite")
+        for note in notes:
+            self.notify(note)
         if state is None:
             self.notify(f"{self.run_dir}: no checkpoint yet; training starts from the beginning")
             self.history.rows = []
