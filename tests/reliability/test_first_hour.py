@@ -177,3 +177,25 @@ def test_ctrl_c_during_start_up(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert err.strip() == "nebula: interrupted", err[-2000:]
+
+
+def test_resume_extends_a_finished_run(work):
+    run = work / "run"
+    res = nebula_cli("train", "--resume", str(run), "--epochs", "4")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "continuing at epoch 3 of 4" in res.stderr
+    assert "epoch 3/4" in res.stdout and "epoch 4/4" in res.stdout and f"nebula eval {run}" in res.stdout
+    rows = (run / "metrics.csv").read_text().strip().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == ["1", "2", "3", "4"]
+    assert json.loads((run / "run.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize("extra, needle", [(["--lr", "0.5"], "cannot change train.lr"),
+                                           (["--set", "model.latent_dim=7"], "cannot change model.latent_dim"),
+                                           (["--overwrite"], "not both"),
+                                           ([], "trained 2 epochs already")])
+def test_resume_refuses_unsafe_changes(work, extra, needle):
+    before = snapshot(work)
+    res = nebula_cli("train", "--resume", str(work / "run"), *(["--epochs", "4"] if extra else []), *extra)
+    assert_one_line_error(res, needle)
+    assert snapshot(work) == before

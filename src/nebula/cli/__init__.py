@@ -27,21 +27,29 @@ COMMANDS: Registry[Command] = Registry("command", _builtins)
 
 
 # ---------------------------------------------------------------------------- entry point
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``nebula`` parser. Given the command line ``argv``, only the chosen subcommand gets its
+    options (building some imports heavy modules), so ``nebula --help`` and ``--version`` stay quick."""
+    from nebula import __version__
+
+    chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
     parser = argparse.ArgumentParser(prog="nebula", description="Latent space optimization: Nebula Variational Coding and ManifoldCLR")
+    parser.add_argument("--version", action="version", version=f"nebula {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     listed = sorted(COMMANDS.items(), key=lambda item: ORDER.index(item[0]) if item[0] in ORDER else len(ORDER))
     for name, cmd in listed:
         p = sub.add_parser(name, help=cmd.help, description=cmd.help)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        cmd.arguments(p)
+        if argv is None or chosen == name:
+            cmd.arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
     except KeyboardInterrupt:  # Ctrl-C while the parser imports the command modules
         print("nebula: interrupted", file=sys.stderr)
@@ -62,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nebula: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file-system refusal that no check caught: still one line, never a traceback
+        if getattr(args, "debug", False):
+            raise
+        from nebula.files import os_error_message
+
+        print(f"nebula: error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -21,9 +21,13 @@ def _embed_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_embed(args: argparse.Namespace) -> int:
     import yaml
 
+    from nebula.files import check_writable_folder
     from nebula.run import compute_embeddings, load, save_embeddings
     from nebula.train.trainer import resolve_device
 
+    if Path(args.out).is_dir():
+        raise NebulaError(f"{args.out}: is a folder (expected the path of an .npz file to write)")
+    check_writable_folder(Path(args.out).parent)  # before the work, not after
     device = resolve_device(args.device)
     run = load(args.run, device=str(device))
     options = {k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in args.data_option)}
@@ -32,7 +36,6 @@ def cmd_embed(args: argparse.Namespace) -> int:
         raise NebulaError(f"{args.data}: samples have shape {ds.input_shape}, the run was trained on {tuple(run.info['input_shape'])}")
     emb = compute_embeddings(run.model, ds, device)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     save_embeddings(out, emb)
     print(f"wrote {out}: z {emb['z'].shape}")
     return 0

@@ -39,7 +39,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                      f"RMS spread {a['mean_spread']:.3f}")
     lines.append(f"  latent covariance off-diagonal energy {s['offdiag_energy']:.3f}")
     for name, values in (result.get("plugins") or {}).items():
-        lines.append(f"  {name}: {json.dumps(values)[:200]}")
+        if values:  # an evaluator with nothing to say for this run prints nothing
+            lines.append(f"  {name}: {json.dumps(values)[:200]}")
     if not args.no_figures:
         from nebula.evaluate.report import run_report
 

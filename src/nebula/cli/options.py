@@ -18,22 +18,25 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
     """The reference's short flags and the common model/training options."""
+    from nebula.config import ModelConfig, TrainConfig
+
     g = p.add_argument_group("reference flags")
+    g.add_argument("-o", "--output", help="run folder to write (default: runs/DATA-VARIANT-seedSEED)")
     g.add_argument("-c", "--conv", action="store_true", help="convolutional encoder/decoder (stride-2 convs)")
     g.add_argument("-f", "--fire", action="store_true", help="SqueezeNet fire modules (with -c)")
     g.add_argument("-v", "--variational", action="store_true", help="variational (Gaussian) latent")
     g.add_argument("-m", "--metric", "--anchors-on", dest="anchors_on", action="store_true",
                    help="nebula anchors in latent space (and metric learning with -r)")
     g.add_argument("-r", "--order", type=int, choices=[0, 1, 2, 3, -1], help="metric-learning order (with -m)")
-    g.add_argument("-o", "--output", help="run folder to write")
     p.add_argument("--variant", help=f"named variant: {', '.join(VARIANTS)} (instead of -v/-m/-r)")
-    p.add_argument("--anchors", type=int, help="number of anchors m")
-    p.add_argument("--latent-dim", type=int, help="latent dimension d")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="auto (cuda if available), cpu, cuda, cuda:N")
+    p.add_argument("--anchors", type=int, help=f"number of anchors m (default {ModelConfig.num_anchors})")
+    p.add_argument("--latent-dim", type=int, help=f"latent dimension d (default {ModelConfig.latent_dim})")
+    p.add_argument("--epochs", type=int, help=f"training epochs (default {TrainConfig.epochs}; the anchors are placed "
+                                              f"after train.pretrain_epochs = {TrainConfig.pretrain_epochs})")
+    p.add_argument("--batch-size", type=int, help=f"samples per optimiser step (default {TrainConfig.batch_size})")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {TrainConfig.lr:g}, {TrainConfig.lr_schedule} schedule)")
+    p.add_argument("--seed", type=int, help=f"seed of initialisation, data order and noise (default {TrainConfig.seed})")
+    p.add_argument("--device", help="auto (cuda if available; the default), cpu, cuda, cuda:N")
     p.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value (0 = off; train.grad_clip)")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast (for GPUs; train.precision)")
     p.add_argument("--config", help="YAML configuration file (sections data, model, loss, train)")

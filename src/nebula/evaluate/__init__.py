@@ -106,8 +106,8 @@ def evaluate(run_dir: str | Path, *, run: Any = None, dataset: Any = None, write
     from nebula.config import Config
     from nebula.evaluate import metrics as M
     from nebula.evaluate.probes import probe_scores
-    from nebula.methods import METHODS
     from nebula.files import read_json
+    from nebula.methods import METHODS
 
     run_dir = Path(run_dir)
     for name in ("config.yaml", "run.json"):
