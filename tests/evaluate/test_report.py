@@ -102,7 +102,7 @@ def test_scatter_legend_has_one_entry_per_class(tmp_path, monkeypatch):
 
 
 def test_compare_tables_show_no_spread_for_one_seed():
-    from nebula.evaluate.compare import table_cells
+    from nebula.experiments.tables import table_cells
 
     rows = [{"variant": "tvae", "kind": "model", "kmeans_acc": 0.5}, {"variant": "ae", "kind": "model", "kmeans_acc": 0.4},
             {"variant": "ae", "kind": "model", "kmeans_acc": 0.6}]
