@@ -25,8 +25,9 @@ def run_warnings(result: dict[str, Any]) -> list[str]:
     if a:
         m, dead = int(a.get("num_anchors") or 0), int(a.get("dead") or 0)
         if dead:
+            used = m - dead
             out.append(f"{dead} of {m} anchors own no latent (dead): the nearest-anchor clustering uses only "
-                       f"{m - dead} clusters{_dead_hint(result)}.")
+                       f"{used} cluster{'s' if used != 1 else ''}{_dead_hint(result)}.")
         frac = np.asarray(a.get("usage_fraction") or [], dtype=np.float64)
         if m >= 3 and len(frac) and frac.max() > max(0.5, 2.0 / m):
             out.append(f"anchor {int(frac.argmax())} owns {frac.max():.0%} of the latents (a uniform share is "

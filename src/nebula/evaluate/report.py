@@ -155,8 +155,7 @@ CAPTIONS: list[tuple[str, str, str]] = [
     ("training_curves", "Training", "Per-epoch mean of every logged loss term (metrics.csv)."),
     ("anchor_usage", "Anchors", "Latents owned by each anchor (nearest anchor); red bars are dead anchors."),
     ("reconstructions", "Data space", "Test-split inputs and their reconstructions decode(mu)."),
-    ("manifold_", "Data space", "Decoder around anchor {k}: a_k plus a 5 x 5 grid on the two principal directions "
-                                "(+-1 within-anchor std)."),
+    ("manifold_", "Data space", "Decoder around anchor {k}."),
     ("manifold", "Data space", "Decoder over a 10 x 10 grid on the plane of the latents' first two principal "
                                "directions (+-2 std)."),
 ]
@@ -282,6 +281,9 @@ def run_report(run_dir: str | Path, result: dict[str, Any] | None = None, tsne: 
     for section in ("Latent space", "Training", "Anchors", "Data space", "Other figures"):
         if section in sections:
             body.append(f"<h2>{section}</h2>")
+            if section == "Data space" and any(p.stem.startswith("manifold_") for p in fig_dir.glob("*.png")):
+                body.append('<p class="note">"Decoder around anchor k": a_k plus a 5 x 5 grid on the two principal '
+                            "directions of the latents (+-1 within-anchor std); no grid is drawn for a dead anchor.</p>")
             body += sections[section]
     from nebula.files import write_text
 
