@@ -51,7 +51,8 @@ def compare_figures(out: Path, variants: Sequence[str], seeds: Sequence[int], da
                 if colour == "label" and not (y >= 0).any():
                     continue
                 p = fig_dir / f"scatter_{method}_{v}_{colour}.png"
-                latent_scatter(z, values, p, f"{v}: {method.upper()} by {what}", shown, method, seed0)
+                legend = "label" if colour == "label" else ("anchor" if kind == "anchor" else "k-means cluster")
+                latent_scatter(z, values, p, f"{v}: {method.upper()} by {what}", shown, method, seed0, legend_title=legend)
                 figs[f"scatter_{method}"].append(p)
         covs[v] = M.latent_covariance(z)
         if kind == "anchor":
