@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
