@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from benchmarks.building_block import readme_example, run_example
 from sklearn.datasets import load_digits
 
-from benchmarks.building_block import readme_example, run_example
 from nebula.evaluate.metrics import hungarian_accuracy
 
 

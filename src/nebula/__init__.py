@@ -1,7 +1,7 @@
 """nebula: latent space optimization for deep representation learning.
 
 Public API: :class:`NebulaEmbedding` (scikit-learn estimator), :class:`NebulaLoss` (the NVC objective for
-your own modules), :func:`train`, :func:`load`,
+your own modules), :class:`VariationalLieOperators` (ManifoldCLR's operator module), :func:`train`, :func:`load`,
 :func:`nebula.evaluate.evaluate` (a run folder -> eval.json; the subpackage name is kept for it), :class:`Config`, and :func:`nebula.data.load` for datasets.
 
 The names are imported on first use (PEP 562), so ``import nebula`` and ``nebula --help`` do not
@@ -24,6 +24,7 @@ _LAZY = {
     "Run": "nebula.run",
     "load": "nebula.run",
     "train": "nebula.run",
+    "VariationalLieOperators": "nebula.latent.lie",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazily
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from nebula.errors import NebulaError
     from nebula.estimator import NebulaEmbedding
     from nebula.nvc.loss import NebulaLoss
+    from nebula.latent.lie import VariationalLieOperators
     from nebula.run import Run, load, train
 
 
@@ -46,4 +48,5 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["Config", "NebulaEmbedding", "NebulaError", "NebulaLoss", "Run", "load", "train", "__version__"]
+__all__ = ["Config", "NebulaEmbedding", "NebulaError", "NebulaLoss", "Run", "VariationalLieOperators", "load", "train",
+           "__version__"]
