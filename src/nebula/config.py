@@ -70,11 +70,16 @@ class LossConfig:
     evaluation assigns) or ``z`` (the sample, as in the paper). ``view_consistency`` (with input
     augmentation) encodes the clean input too and labels both views with the clean view's nearest
     anchor, so the anchor and metric terms pull augmented latents to the clean latent's anchor.
-    ``pseudo_labels``: ``nearest`` anchor, or ``balanced`` (equipartitioned by Sinkhorn with temperature
-    ``balance_epsilon`` times the mean distance). ``prior``: ``standard`` N(0, I), or ``anchors``: the KL
+    ``pseudo_labels``: ``nearest`` anchor, ``balanced`` (equipartitioned by Sinkhorn with temperature
+    ``balance_epsilon`` times the mean distance), or ``partition``: the part of the placement's (and each
+    refinement's) partition of the training set, the nearest anchor where a sample has none
+    (:mod:`nebula.latent.refine`), until ``partition_until`` (a fraction of ``train.epochs``), then the nearest
+    anchor; ``auto`` (default): ``partition`` when the anchors are placed by t-SNE, else ``nearest``. ``prior``: ``standard`` N(0, I), or ``anchors``: the KL
     is taken to N(a_c, I) with c the nearest anchor. ``neighbours`` k > 0 adds one of each sample's k
     nearest training samples (mined each epoch in the ``neighbour_space``, latent or input) as a further
     view labelled by the sample's pseudo-label. These three are off by default (docs/clustering.md).
+    ``reseed_dead``: an anchor that owned no latent for ``dead_after_epochs`` epochs' worth of steps is
+    moved to split the most crowded anchor's part (:meth:`nebula.latent.anchors.NebulaAnchors.update_usage`).
     """
 
     reconstruction: str = "auto"
@@ -93,20 +98,23 @@ class LossConfig:
     supervised: bool = False
     anchor_input: str = "mu"
     view_consistency: bool = True
-    pseudo_labels: str = "nearest"
+    pseudo_labels: str = "auto"
     prior: str = "standard"
     neighbours: int = 0
     neighbour_space: str = "latent"
     balance_epsilon: float = 0.05
+    partition_until: float = 1.0
     reseed_dead: bool = True
-    dead_after: int = 200
+    dead_after_epochs: float = 2.0
 
 
 @dataclass
 class TrainConfig:
     """Optimisation, schedule, device and output options.
 
-    ``pretrain_epochs`` epochs train without the anchor terms; then the anchors are placed by
+    ``pretrain_epochs`` epochs train without the anchor terms (-1, the default: 10 % of ``epochs``; a value
+    >= ``epochs`` is shortened to ``epochs - 1``, saying so, so that every run places its anchors
+    (:mod:`nebula.latent.schedule`)); then the anchors are placed by
     ``anchor_init``: ``kmeans`` on the training latents, ``random`` training latents, ``tsne`` (latent
     means of a k-means partition of a t-SNE map of the training inputs) or ``auto`` (the modality's
     choice: tsne for images, kmeans otherwise); see :mod:`nebula.latent.placement`.
@@ -114,6 +122,10 @@ class TrainConfig:
     ``eval_every`` > 0 evaluates the latents on the test split every that many epochs (kNN accuracy and,
     with anchors, nearest-anchor ACC; :mod:`nebula.train.periodic`); ``early_stop_metric`` (one of those
     names) stops training after ``early_stop_patience`` evaluations without improvement.
+    ``refine`` times, evenly spread over the rest of the run, the anchors are re-placed on a k-means partition of a t-SNE
+    map of the training *latents*, its parts matched to the current ones (:mod:`nebula.latent.refine`).
+    ``min_steps`` > 0 (default 1000) shrinks ``batch_size`` (not below 32) so that the run makes at least
+    that many optimiser steps (small data sets; :func:`nebula.latent.schedule.resolve_batch_size`); 0 keeps it.
     """
 
     epochs: int = 100
@@ -121,7 +133,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.0
     lr_schedule: str = "cosine"
-    pretrain_epochs: int = 10
+    pretrain_epochs: int = -1
     anchor_init: str = "auto"
     seed: int = 0
     device: str = "auto"
@@ -136,6 +148,8 @@ class TrainConfig:
     eval_every: int = 0
     early_stop_metric: str = ""
     early_stop_patience: int = 5
+    refine: int = 0
+    min_steps: int = 1000
 
 
 @dataclass
@@ -310,20 +324,24 @@ class Config:
             (lc.anchor_loss in ("nearest", "nebula", "both"),
              f"loss.anchor_loss must be nearest, nebula or both, found {lc.anchor_loss!r}"),
             (lc.anchor_input in ("mu", "z"), f"loss.anchor_input must be mu or z, found {lc.anchor_input!r}"),
-            (lc.pseudo_labels in ("nearest", "balanced"),
-             f"loss.pseudo_labels must be nearest or balanced, found {lc.pseudo_labels!r}"),
+            (lc.pseudo_labels in ("auto", "nearest", "balanced", "partition"),
+             f"loss.pseudo_labels must be auto, nearest, balanced or partition, found {lc.pseudo_labels!r}"),
+            (t.refine >= 0, f"train.refine must be >= 0, found {t.refine}"),
+            (t.min_steps >= 0, f"train.min_steps must be >= 0, found {t.min_steps}"),
             (lc.prior in ("standard", "anchors"), f"loss.prior must be standard or anchors, found {lc.prior!r}"),
             (lc.neighbours >= 0, f"loss.neighbours must be >= 0, found {lc.neighbours}"),
             (lc.neighbour_space in ("latent", "input"),
              f"loss.neighbour_space must be latent or input, found {lc.neighbour_space!r}"),
             (lc.balance_epsilon > 0, f"loss.balance_epsilon must be > 0, found {lc.balance_epsilon}"),
+            (0.0 <= lc.partition_until <= 1.0, f"loss.partition_until must be in [0, 1], found {lc.partition_until}"),
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),
             (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),
             (t.anchor_init in ("auto", "kmeans", "random", "tsne"),
              f"train.anchor_init must be auto, kmeans, random or tsne, found {t.anchor_init!r}"),
             (t.lr_schedule in ("cosine", "constant"), f"train.lr_schedule must be cosine or constant, found {t.lr_schedule!r}"),
-            (t.pretrain_epochs >= 0, f"train.pretrain_epochs must be >= 0, found {t.pretrain_epochs}"),
+            (t.pretrain_epochs >= -1, f"train.pretrain_epochs must be >= 0 or -1 (auto), found {t.pretrain_epochs}"),
+            (lc.dead_after_epochs > 0, f"loss.dead_after_epochs must be > 0, found {lc.dead_after_epochs}"),
             (t.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), found {t.grad_clip}"),
             (t.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, found {t.precision!r}"),
             (t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, found {t.checkpoint_every}"),

@@ -33,6 +33,7 @@ from nebula.config import Config
 from nebula.data import load as load_data
 from nebula.data.base import NebulaDataset
 from nebula.errors import ConfigError, NebulaError
+from nebula.latent.schedule import resolve_batch_size
 from nebula.methods import METHODS, DataShapes, run_config
 from nebula.train import checkpoint as ckpt
 from nebula.train import distributed
@@ -259,7 +260,10 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     ds = dataset if dataset is not None else load_dataset(cfg)
     if cfg.loss.supervised and ds.y is None:
         raise ConfigError(f"loss.supervised needs labels, but {cfg.data.source} has none")
-    check_anchor_count(cfg, int((np.asarray(ds.split) == 0).sum()))
+    n_train = int((np.asarray(ds.split) == 0).sum())
+    check_anchor_count(cfg, n_train)
+    if not resume:  # small sets: a batch that still makes train.min_steps steps (saved in config.yaml)
+        cfg.train.batch_size = resolve_batch_size(cfg.train.batch_size, n_train, cfg.train.epochs, cfg.train.min_steps)
     model = build_model(cfg, ds)
     build_loggers(cfg.train.loggers, run_dir)  # an unknown or missing logger is refused before anything is written
     writes = run_dir is not None and ctx.is_main

@@ -66,13 +66,15 @@ def test_gravitation_brute_force_and_pushes_close_anchors_apart():
     torch.testing.assert_close(loss, expected)
 
 
-def test_dead_anchor_is_reseeded_at_high_error_latent():
+def test_dead_anchor_splits_the_crowded_part():
     anchors = NebulaAnchors(2, 2, reseed_dead=True, dead_after=3)
     anchors.set_anchors(torch.tensor([[0.0, 0.0], [100.0, 100.0]]))
     z = torch.tensor([[0.1, 0.0], [-0.1, 0.0], [3.0, 3.0]])
     moved = [anchors.update_usage(z) for _ in range(3)]
     assert moved == [0, 0, 1]
-    torch.testing.assert_close(anchors.anchors[1].detach(), torch.tensor([3.0, 3.0]))
+    # midpoint of the crowded anchor (0, 0) and its farthest member (3, 3)
+    torch.testing.assert_close(anchors.anchors[1].detach(), torch.tensor([1.5, 1.5]))
+    assert int(anchors.reseeded) == 1 and anchors.distances(z).argmin(1).tolist() == [0, 0, 1]
     off = NebulaAnchors(2, 2, reseed_dead=False, dead_after=1)
     off.set_anchors(torch.tensor([[0.0, 0.0], [100.0, 100.0]]))
     assert off.update_usage(z) == 0 and off.anchors[1, 0].item() == 100.0

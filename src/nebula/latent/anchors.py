@@ -82,7 +82,10 @@ class NebulaAnchors(nn.Module):
 
     Dead anchors (the reference's bug R2: anchors that are never nearest get no gradient) are
     re-seeded when ``reseed_dead``: an anchor that owned no latent for ``dead_after`` consecutive steps
-    is moved onto the latent with the largest distance to its own anchor in the current batch.
+    splits the most crowded anchor's part of the current batch: it moves to the midpoint of that anchor
+    and its member farthest from it (each further dead anchor takes the next most crowded part). The
+    farthest latent of the whole batch, the older rule, is usually an outlier that owns nothing either.
+    The owner (the model) may set ``dead_after`` from the number of steps an epoch.
     """
 
     def __init__(self, num_anchors: int, latent_dim: int, reseed_dead: bool = True, dead_after: int = 20) -> None:
@@ -127,13 +130,21 @@ class NebulaAnchors(nn.Module):
         idle = self.idle_steps.add_(1).index_fill_(0, assign, 0)  # 0 for every anchor that owns a latent
         if not self.reseed_dead or int(idle.max()) < self.dead_after:
             return 0
-        dead = torch.nonzero(idle >= self.dead_after).flatten()
-        error = dist.min(1).values
-        order = torch.argsort(error, descending=True)
-        targets = order[: len(dead)]
-        if len(targets) < len(dead):
-            dead = dead[: len(targets)]
-        self.anchors[dead] = z[targets].detach().to(self.anchors)
-        self.idle_steps[dead] = 0
-        self.reseeded.add_(len(dead))
-        return int(len(dead))
+        dead = torch.nonzero(idle >= self.dead_after).flatten()[: len(z)]
+        error = dist.gather(1, assign.view(-1, 1)).squeeze(1)  # each latent's distance to its own anchor
+        counts = torch.bincount(assign, minlength=self.num_anchors).float()
+        z = z.detach().to(self.anchors)
+        moved = 0
+        for k in dead.tolist():  # at most m iterations, no per-sample work
+            crowded = int(counts.argmax())
+            members = assign == crowded
+            if int(members.sum()) < 2:
+                break
+            far = int(torch.where(members, error, torch.full_like(error, -1.0)).argmax())
+            self.anchors[k] = 0.5 * (self.anchors[crowded] + z[far])
+            counts[crowded] = counts[crowded] / 2
+            counts[k] = counts[crowded]
+            self.idle_steps[k] = 0
+            moved += 1
+        self.reseeded.add_(moved)
+        return moved

@@ -62,6 +62,14 @@ def tsne_partition(inputs: torch.Tensor, m: int, seed: int) -> np.ndarray:
 def place_anchors(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
                   inputs: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
     """Anchors (m, d) for the training latents mu: (N, d) (and inputs (N, ...) for ``tsne``)."""
+    centres, how, _ = place_anchors_with_parts(method, mu, m, generator, inputs)
+    return centres, how
+
+
+def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
+                             inputs: torch.Tensor | None = None) -> tuple[torch.Tensor, str, torch.Tensor]:
+    """:func:`place_anchors` plus the partition it used: (N,) int64 part of each latent, -1 for samples
+    outside the t-SNE subset (k-means: its labels; random: the nearest anchor)."""
     if method not in METHODS:
         raise ConfigError(f"train.anchor_init must be one of {', '.join(METHODS)} or auto, found {method!r}")
     if method == "tsne":
@@ -76,8 +84,15 @@ def place_anchors(method: str, mu: torch.Tensor, m: int, generator: torch.Genera
             for k in range(m):
                 if (part == k).any():
                     centres[k] = sub[part == k].mean(0)
-            return centres, f"t-SNE of {len(idx)} training inputs"
+            parts = torch.full((len(mu),), -1, dtype=torch.long)
+            parts[idx] = part.long()
+            return centres, f"t-SNE of {len(idx)} training inputs", parts
         method = "kmeans"
     if method == "kmeans" and len(mu) >= m:
-        return kmeans_anchors(mu, m, generator), f"k-means on {len(mu)} training latents"
-    return random_anchors(mu, m, generator), f"{len(mu)} random training latents"
+        centres = kmeans_anchors(mu, m, generator)
+        how = f"k-means on {len(mu)} training latents"
+    else:
+        centres, how = random_anchors(mu, m, generator), f"{len(mu)} random training latents"
+    from nebula.latent.anchors import squared_distances
+
+    return centres, how, squared_distances(mu.float().cpu(), centres).argmin(1)

@@ -34,7 +34,7 @@ import torch
 
 from nebula.latent.anchors import NebulaAnchors, balanced_assignment, nebula_gravitation_loss
 from nebula.latent.metric import PseudoLabelMetricLoss
-from nebula.latent.placement import place_anchors
+from nebula.latent.placement import place_anchors_with_parts
 
 
 @dataclass
@@ -60,7 +60,9 @@ class NebulaLoss(NebulaAnchors):
             ``both``); repulsion_distance r of the clamped repulsion.
         metric_order: 0 (none), 1, 2, 3 or -1; metric_form ``ratio`` or ``hinge``; metric_weight w_m;
             metric_margin (ratio's nu), hinge_margin.
-        pseudo_labels: ``nearest`` or ``balanced`` (Sinkhorn with temperature ``balance_epsilon``).
+        pseudo_labels: ``nearest``, ``balanced`` (Sinkhorn with temperature ``balance_epsilon``) or
+            ``partition`` (the ``targets`` given to :meth:`forward`, e.g. the placement's partition of the
+            training set; the nearest anchor where a sample has none).
         reseed_dead, dead_after: re-seed an anchor that owned no latent for ``dead_after`` calls of
             :meth:`reseed_dead_anchors`.
     """
@@ -73,8 +75,8 @@ class NebulaLoss(NebulaAnchors):
         super().__init__(num_anchors, latent_dim, reseed_dead, dead_after)
         if anchor_loss not in ("nearest", "nebula", "both"):
             raise ValueError(f"anchor_loss must be nearest, nebula or both, found {anchor_loss!r}")
-        if pseudo_labels not in ("nearest", "balanced"):
-            raise ValueError(f"pseudo_labels must be nearest or balanced, found {pseudo_labels!r}")
+        if pseudo_labels not in ("nearest", "balanced", "partition"):
+            raise ValueError(f"pseudo_labels must be nearest, balanced or partition, found {pseudo_labels!r}")
         self.anchor_loss, self.anchor_weight = anchor_loss, anchor_weight
         self.repulsion_weight, self.repulsion_distance = repulsion_weight, repulsion_distance
         self.metric = PseudoLabelMetricLoss(metric_order, metric_form, metric_margin, hinge_margin) if metric_order else None
@@ -83,12 +85,13 @@ class NebulaLoss(NebulaAnchors):
         self._last: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, z: torch.Tensor, views: int = 1, labels: torch.Tensor | None = None,
-                base: torch.Tensor | None = None) -> NebulaTerms:
+                base: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> NebulaTerms:
         """The terms for z: (views * N, d), the first N rows the reference view.
 
         labels: (N,) known classes (supervised: they replace the pseudo-labels of the metric term; the
         anchor pull then uses each latent's own nearest anchor); base: a scalar the weighted terms are
-        added to (one sum with the caller's own terms).
+        added to (one sum with the caller's own terms); targets: (N,) part in [0, m) of each sample, -1
+        where none, the pseudo-labels with ``pseudo_labels="partition"`` (ignored otherwise).
         """
         n = len(z) // views
         # the N x m distances give the labels; only the nebula term needs their graph (the pulls are
@@ -99,6 +102,8 @@ class NebulaLoss(NebulaAnchors):
         supervised = labels is not None
         if supervised:
             labels = labels.repeat(views)
+        elif self.pseudo_labels == "partition" and targets is not None:
+            labels = torch.where(targets >= 0, targets, nearest[:n]).repeat(views)
         elif self.pseudo_labels == "balanced":
             labels = balanced_assignment(dist[:n], self.balance_epsilon).repeat(views)
         else:  # the reference view's nearest anchor labels every view
@@ -131,10 +136,16 @@ class NebulaLoss(NebulaAnchors):
               inputs: torch.Tensor | None = None) -> str:
         """Put the anchors on the latents z: (N, d) by ``method`` (kmeans, random, or tsne of ``inputs``;
         :mod:`nebula.latent.placement`); returns how, for a log line."""
+        return self.place_with_parts(z, method, generator, inputs)[0]
+
+    @torch.no_grad()
+    def place_with_parts(self, z: torch.Tensor, method: str = "kmeans", generator: torch.Generator | None = None,
+                         inputs: torch.Tensor | None = None) -> tuple[str, torch.Tensor]:
+        """:meth:`place` plus the partition it used: (N,) int64 part of each latent (-1 outside a t-SNE subset)."""
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        centres, how = place_anchors(method, z, self.num_anchors, generator, inputs)
+        centres, how, parts = place_anchors_with_parts(method, z, self.num_anchors, generator, inputs)
         self.set_anchors(centres)
-        return how
+        return how, parts
 
     @torch.no_grad()
     def reseed_dead_anchors(self) -> int:

@@ -28,10 +28,11 @@ from nebula.latent.gaussian import (
     mean_kl_standard_normal,
     warmup_weight,
 )
+from nebula.latent.schedule import resolve_pretrain_epochs
 from nebula.losses import get_reconstruction
 from nebula.modalities import build_augment, resolve_anchor_init, resolve_architecture
 from nebula.nn import build_decoder, build_encoder
-from nebula.nvc.callbacks import AnchorPlacement, DeadAnchors, NeighbourViews
+from nebula.nvc.callbacks import AnchorPlacement, DeadAnchors, NeighbourViews, PartitionTargets
 from nebula.nvc.loss import NebulaLoss
 from nebula.train.callbacks import Callback
 from nebula.train.contract import ModelOutput, StepInfo
@@ -63,7 +64,16 @@ class NebulaCoder(nn.Module):
         enc_name, dec_name, rec_name = resolve_architecture(modality, m.arch, m.decoder, lc.reconstruction)
         self.architecture = {"encoder": enc_name, "decoder": dec_name, "reconstruction": rec_name}
         self.anchor_init = resolve_anchor_init(modality, anchor_init)
+        # auto: a t-SNE placement's partition labels the anchor terms (docs/clustering.md, issue 13)
+        self.pseudo_labels = (lc.pseudo_labels if lc.pseudo_labels != "auto"
+                              else "partition" if self.anchor_init == "tsne" else "nearest")
         self.pretrain_epochs = pretrain_epochs
+        #: why the requested warm-up was shortened (printed on stderr when training starts), or None
+        self.pretrain_note: str | None = None
+        #: (n_train,) part of each training sample with ``pseudo_labels = partition`` (-1: none); set by
+        #: the :class:`~nebula.nvc.callbacks.AnchorPlacement` callback, kept in checkpoints by
+        #: :class:`~nebula.nvc.callbacks.PartitionTargets`
+        self.targets: torch.Tensor | None = None
         self.augment = build_augment(modality, augment, input_shape)
         self.encoder = build_encoder(enc_name, input_shape, m)
         head = GaussianHead if m.variational else DeterministicHead
@@ -72,8 +82,8 @@ class NebulaCoder(nn.Module):
             m.num_anchors, m.latent_dim, anchor_loss=lc.anchor_loss, anchor_weight=lc.anchor_weight,
             repulsion_weight=lc.repulsion_weight, repulsion_distance=lc.repulsion_distance,
             metric_order=lc.metric_order, metric_form=lc.metric_form, metric_weight=lc.metric_weight,
-            metric_margin=lc.metric_margin, hinge_margin=lc.hinge_margin, pseudo_labels=lc.pseudo_labels,
-            balance_epsilon=lc.balance_epsilon, reseed_dead=lc.reseed_dead, dead_after=lc.dead_after,
+            metric_margin=lc.metric_margin, hinge_margin=lc.hinge_margin, pseudo_labels=self.pseudo_labels,
+            balance_epsilon=lc.balance_epsilon, reseed_dead=lc.reseed_dead,
         ) if m.use_anchors else None
         self.condition = bool(m.condition_decoder and self.anchors is not None)
         dec_in = m.latent_dim + (m.num_anchors if self.condition else 0)
@@ -88,8 +98,11 @@ class NebulaCoder(nn.Module):
                     modality: str = "image") -> NebulaCoder:
         """The model of a run configuration (its model and loss sections, the placement options of train and
         the augmentation of data)."""
-        return cls(cfg.model, cfg.loss, input_shape, target_shape, modality, cfg.train.anchor_init,
-                   cfg.train.pretrain_epochs, cfg.data.augment)
+        pretrain, note = resolve_pretrain_epochs(cfg.train.pretrain_epochs, cfg.train.epochs)
+        model = cls(cfg.model, cfg.loss, input_shape, target_shape, modality, cfg.train.anchor_init, pretrain,
+                    cfg.data.augment)
+        model.pretrain_note = note
+        return model
 
     # ------------------------------------------------------------------ building blocks
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
@@ -162,7 +175,8 @@ class NebulaCoder(nn.Module):
             if lc.supervised and "y" not in batch:
                 raise ValueError("loss.supervised needs labelled data")
             known = self.gather(batch["y"]) if lc.supervised else None
-            nebula = self.anchors(zg, views, known, base=total)
+            part = self.gather(batch["part"]) if "part" in batch else None
+            nebula = self.anchors(zg, views, known, base=total, targets=part)
             total, labels = nebula.loss, nebula.labels
             terms.update(nebula.terms)
             if lc.prior == "anchors" and log_sigma is not None:
@@ -194,10 +208,13 @@ class NebulaCoder(nn.Module):
         return groups
 
     def callbacks(self) -> list[Callback]:
-        """NVC's callbacks: anchor placement, neighbour views (``loss.neighbours`` > 0), dead anchors."""
+        """NVC's callbacks: anchor placement (and refinement), partition targets (``pseudo_labels`` partition),
+        neighbour views (``loss.neighbours`` > 0), dead anchors."""
         if self.anchors is None:
             return []
         out: list[Callback] = [AnchorPlacement()]
+        if self.pseudo_labels == "partition":
+            out.append(PartitionTargets(self.lc.partition_until))
         if self.lc.neighbours > 0:
             out.append(NeighbourViews(int(self.lc.neighbours), self.lc.neighbour_space))
         return [*out, DeadAnchors()]
