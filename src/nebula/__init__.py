@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load lazi
     from nebula.config import Config
     from nebula.errors import NebulaError
     from nebula.estimator import NebulaEmbedding
-    from nebula.nvc.loss import NebulaLoss
     from nebula.latent.lie import VariationalLieOperators
+    from nebula.nvc.loss import NebulaLoss
     from nebula.run import Run, load, train
 
 
