@@ -1,8 +1,9 @@
 """``python -m benchmarks [names] [--quick] [--big-memory]``: run the suite, one fresh process per benchmark.
 
-Names: metric (B1), training (B2), chamfer (B3), lie (B4), scaling (B5); default all. Each prints its
+Names: metric (B1), training (B2), chamfer (B3), lie (B4), scaling (B5), text (B6); default all. Each prints its
 table and writes benchmarks/results/<name>.json. ``--quick`` runs small sizes and few repeats (a smoke
-test of the suite, not figures to quote).
+test of the suite, not figures to quote). Other options go to the one benchmark named, e.g.
+``python -m benchmarks text --datasets trec --seeds 0``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import time
 
 from benchmarks import common
 
-BENCHMARKS = {"metric": "B1", "training": "B2", "chamfer": "B3", "lie": "B4", "scaling": "B5"}
+BENCHMARKS = {"metric": "B1", "training": "B2", "chamfer": "B3", "lie": "B4", "scaling": "B5", "text": "B6"}
 QUICK = {
     "metric": ["--sizes", "64", "128", "256", "--repeats", "2", "--budget-s", "2"],
     "training": ["--repeats", "1", "--warmup", "0"],
     "chamfer": ["--batch", "4", "--points", "256", "--repeats", "2"],
     "lie": ["--batch", "16", "--dim", "64", "--repeats", "2"],
     "scaling": ["--samples", "500", "1000", "--sizes", "128", "256", "--repeats", "1"],
+    "text": ["--datasets", "trec", "--seeds", "0", "--seq-seeds", "none", "--epochs", "2", "--no-tsne", "--name", "text-quick"],
 }
 
 
@@ -32,9 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--big-memory", action="store_true",
                    help="let B1's baselines use up to 85%% of the free memory (the N^3 hinge transcription at "
                         "N = 1024 needs about 17.3 GB); for a machine nobody else is using")
-    args = p.parse_args(argv)
+    args, passed = p.parse_known_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
+    if passed and len(names) != 1:
+        p.error(f"options {' '.join(passed)} are passed to one benchmark: name exactly one")
     if unknown:
         p.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
     info = common.machine_info()
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = list(QUICK[name]) if args.quick else []
         if args.big_memory and name == "metric":
             extra += ["--max-gb", f"{0.85 * common.mem_available_bytes() / common.GB:.1f}", "--mem-fraction", "0.85"]
-        cmd = [sys.executable, "-m", f"benchmarks.{name}", *extra]
+        cmd = [sys.executable, "-m", f"benchmarks.{name}", *extra, *passed]
         rc = subprocess.run(cmd, cwd=common.ROOT, env=os.environ.copy()).returncode
         print(f"-- {BENCHMARKS[name]} {name}: exit {rc}, {time.perf_counter() - t0:.0f} s", flush=True)
         if rc != 0:

@@ -1,5 +1,9 @@
-"""Text (N, T) token ids: GRU encoder and decoder, token cross-entropy; vocabulary facts from the data;
-perplexity, samples and interpolations as evaluation."""
+"""Text (N, T) token ids: bag-of-words encoder and decoder (``bow``, NVDM-style) with the text
+likelihood ``text_nll`` (bag NLL for vocabulary logits, token cross-entropy for a sequence decoder:
+``model.arch: gru`` gives the sentence VAE of the recipes); vocabulary facts, idf and LSA word vectors
+from the data (:func:`nebula.data.text.configure_text`); perplexity, samples and interpolations as
+evaluation. The text defaults themselves live in nebula.data.text (TEXT_MODEL_DEFAULTS) and
+nebula.nn.bow (BOW_DEFAULTS)."""
 
 from __future__ import annotations
 
@@ -15,5 +19,5 @@ def configure_text(model_cfg: Any, meta: dict[str, Any]) -> None:
 
 
 TEXT = register_modality(Modality(
-    "text", encoder="gru", decoder="gru", reconstruction="token_ce", configure=configure_text, evaluators=("text",),
+    "text", encoder="bow", decoder="bow", reconstruction="text_nll", configure=configure_text, evaluators=("text",),
     renderer="text"))
