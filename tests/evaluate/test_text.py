@@ -171,3 +171,13 @@ def test_bow_default_trains_and_lists_anchor_words(tmp_path: Path) -> None:
     assert np.isfinite(metrics["text_perplexity"]) and "text_token_accuracy" not in metrics
     samples = (Path(run.run_dir) / "text_samples.txt").read_text()
     assert samples.startswith("anchor 0") and "<unk>" not in samples.splitlines()[1]
+
+
+def test_text_config_defaults_are_recorded(tmp_path: Path) -> None:
+    data = tiny_corpus(tmp_path / "corpus.tsv.txt")
+    cfg = tiny_config(data, tmp_path / "run", arch="auto")
+    cfg.model.latent_dim = Config().model.latent_dim  # the generic default: the text modality's 64 applies
+    run = train(cfg)
+    saved = Config.from_yaml(Path(run.run_dir) / "config.yaml")
+    assert saved.model.latent_dim == 64 and saved.loss.anchor_weight == 0.1
+    assert run.embeddings["z"].shape[1] == 64

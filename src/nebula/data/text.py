@@ -344,21 +344,10 @@ def load_lines(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max
 
 
 # --------------------------------------------------------------------------- modality
-#: model fields the text modality sets when they still hold the generic default (ModelConfig()):
-#: a 64-d latent (measured on StackOverflow with the bow coder, 10 epochs: linear probe / k-means ACC
-#: 0.569 / 0.370 at d = 10, 0.768 / 0.600 at d = 32, 0.814 / 0.707 at d = 64; tf-idf + LSA-10 probe 0.36)
-TEXT_MODEL_DEFAULTS: dict[str, Any] = {"latent_dim": 64}
-
-
 def configure_text(model_cfg: Any, meta: dict[str, Any]) -> None:
     """Fill vocab_size, special ids and max_length from the dataset (or its saved tokenizer ``state``)
-    into ``model.options``; add the text network defaults that are not set yet; set the fields of
-    :data:`TEXT_MODEL_DEFAULTS` that still hold the generic default (so ``--latent-dim 10`` is read as
-    unset: give another value or a config file to change it)."""
-    generic = type(model_cfg)()
-    for key, value in TEXT_MODEL_DEFAULTS.items():
-        if getattr(model_cfg, key) == getattr(generic, key):
-            setattr(model_cfg, key, value)
+    into ``model.options``; add the text network defaults that are not set yet (the config-level text
+    defaults are the modality record's ``config_defaults``, nebula.modalities.text)."""
     facts = {k: meta[k] for k in ("vocab_size", "max_length", "pad_id", "unk_id", "bos_id", "eos_id") if k in meta}
     if "vocab_size" not in facts and meta.get("state"):
         facts = tokenizer_facts(tokenizer_from_state(meta["state"]))
