@@ -129,14 +129,15 @@ def test_subword_option(tmp_path: Path) -> None:
 
 
 def test_modality_defaults_and_configure(tmp_path: Path) -> None:
-    assert resolve_architecture("text", "auto", "auto", "auto") == ("gru", "gru", "token_ce")
-    assert resolve_architecture("text", "lstm", "auto", "auto") == ("lstm", "lstm", "token_ce")
+    assert resolve_architecture("text", "auto", "auto", "auto") == ("bow", "bow", "text_nll")
+    assert resolve_architecture("text", "lstm", "auto", "auto") == ("lstm", "lstm", "text_nll")
     ds = load(write(tmp_path / "d.txt", ["one two", "three four five"]))
     cfg = ModelConfig()
     cfg.options["word_dropout"] = 0.5
     configure_text(cfg, ds.meta)
     assert cfg.options["vocab_size"] == ds.meta["vocab_size"] and cfg.options["max_length"] == ds.x.shape[1]
     assert cfg.options["pad_id"] == 0 and cfg.options["word_dropout"] == 0.5 and "rnn_hidden" in cfg.options
+    assert "bow_hidden" in cfg.options and cfg.options["text_init"]  # idf of the bag-of-words encoder
     from_state = ModelConfig()
     configure_text(from_state, {"modality": "text", "state": ds.meta["state"]})  # a loaded run's shell dataset
     assert from_state.options["vocab_size"] == ds.meta["vocab_size"]

@@ -14,7 +14,7 @@ from nebula.config import Config
 from nebula.data.tokenize import BOS_ID, WordVocabulary
 from nebula.evaluate import evaluate
 from nebula.evaluate.plots import renderer_for
-from nebula.evaluate.text import TextRenderer, anchor_samples, render_lines, token_metrics
+from nebula.evaluate.text import TextRenderer, anchor_samples, evaluate_text, render_lines, token_metrics
 from nebula.run import load, train
 
 SUBJECTS = {"q": ["what is the", "where is the", "who is the"], "s": ["the cat", "a dog", "my bird"]}
@@ -34,9 +34,10 @@ def tiny_corpus(path: Path, n: int = 48) -> Path:
     return path
 
 
-def tiny_config(data: Path, out: Path, variant: str = "tvae") -> Config:
+def tiny_config(data: Path, out: Path, variant: str = "tvae", arch: str = "gru") -> Config:
     cfg = Config()
     cfg.apply_variant(variant)
+    cfg.model.arch = arch  # the sequence VAE (the text default is the bag-of-words coder)
     cfg.data.source = str(data)
     cfg.data.test_fraction = 0.25
     cfg.model.latent_dim, cfg.model.num_anchors, cfg.model.feature_dim = 4, 2, 16
@@ -60,7 +61,7 @@ def test_training_writes_run_folder_and_text_figures(trained) -> None:
     folder = Path(run.run_dir)
     info = json.loads((folder / "run.json").read_text())
     assert info["status"] == "complete" and info["modality"] == "text"
-    assert info["architecture"] == {"encoder": "gru", "decoder": "gru", "reconstruction": "token_ce"}
+    assert info["architecture"] == {"encoder": "gru", "decoder": "gru", "reconstruction": "text_nll"}
     assert info["data_state"]["kind"] == "word"
     saved = Config.from_yaml(folder / "config.yaml")
     assert saved.model.options["vocab_size"] == run.dataset.meta["vocab_size"]
@@ -158,3 +159,25 @@ def test_renderer_lines_and_binding(tmp_path: Path, trained) -> None:
     z = rng.standard_normal((10, 3)).astype(np.float32)
     assert anchor_samples(z, np.zeros(10, int), z[:2], 4, rng).shape == (2, 4, 3)
     assert anchor_samples(z, np.full(10, -1), np.zeros((0, 3)), 4, rng).shape == (1, 4, 3)
+
+
+def test_bow_default_trains_and_lists_anchor_words(tmp_path: Path) -> None:
+    data = tiny_corpus(tmp_path / "corpus.tsv.txt")
+    cfg = tiny_config(data, tmp_path / "run", arch="auto")
+    run = train(cfg)
+    info = json.loads((Path(run.run_dir) / "run.json").read_text())
+    assert info["architecture"] == {"encoder": "bow", "decoder": "bow", "reconstruction": "text_nll"}
+    metrics = evaluate_text(run, run.dataset)
+    assert np.isfinite(metrics["text_perplexity"]) and "text_token_accuracy" not in metrics
+    samples = (Path(run.run_dir) / "text_samples.txt").read_text()
+    assert samples.startswith("anchor 0") and "<unk>" not in samples.splitlines()[1]
+
+
+def test_text_config_defaults_are_recorded(tmp_path: Path) -> None:
+    data = tiny_corpus(tmp_path / "corpus.tsv.txt")
+    cfg = tiny_config(data, tmp_path / "run", arch="auto")
+    cfg.model.latent_dim = Config().model.latent_dim  # the generic default: the text modality's 64 applies
+    run = train(cfg)
+    saved = Config.from_yaml(Path(run.run_dir) / "config.yaml")
+    assert saved.model.latent_dim == 64 and saved.loss.anchor_weight == 0.1
+    assert run.embeddings["z"].shape[1] == 64

@@ -92,11 +92,16 @@ def _labels(values: list[str]) -> tuple[np.ndarray, list[str]]:
 def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | None, source: str, *,
                  state: dict[str, Any] | None = None, tokenizer: str = "word", max_vocab: int | None = None,
                  min_freq: int | None = None, lower: bool = True, max_length: int | None = None,
-                 test_fraction: float = 0.2, split_seed: int = 0, **meta: Any) -> NebulaDataset:
+                 test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None,
+                 **meta: Any) -> NebulaDataset:
     """Split (when there is no official split), fit the tokenizer on the train split, encode everything.
 
     texts: N strings; y: (N,) int64 or None; split: (N,) int8 (0 train, 1 test) or None.
-    Returns a dataset with x: (N, L) int64 and ``meta`` holding the tokenizer facts and its ``state``.
+    Returns a dataset with x: (N, L) int64 and ``meta`` holding the tokenizer facts and its ``state``;
+    when the tokenizer is fitted here also ``doc_freq`` (V,) (training texts holding each token, the
+    idf of the bag-of-words encoder), ``train_ids`` (the training split's rows of x: the encoder's LSA
+    word vectors are fitted on them) and, with ``vectors=FILE``, the aligned (V, D) ``vectors``
+    (:mod:`nebula.data.vectors`).
     """
     if not texts:
         raise DataError(f"{source}: no text found (expected at least one line)")
@@ -121,6 +126,15 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
     inside = ids[:, 1:] > 3
     unk = (ids[:, 1:] == 1)
     test = split == 1
+    if not state:
+        train_ids = ids[split == 0] if (split == 0).any() else ids
+        meta.update(doc_freq=document_frequency(train_ids, tok.vocab_size), num_train_docs=len(train_ids),
+                    train_ids=train_ids)
+        if vectors:
+            from nebula.data.vectors import aligned_vectors
+
+            meta["vectors"], facts = aligned_vectors(vectors, [tok.id_to_token(i) for i in range(tok.vocab_size)])
+            meta.update(facts)
     meta.update(modality="text", **tokenizer_facts(tok), state=tok.to_state(),
                 truncated=int((lengths > tok.max_length - 2).sum()),
                 unk_rate_train=float(unk[~test].sum() / max(1, (inside | unk)[~test].sum())),
@@ -128,8 +142,16 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
     return NebulaDataset(x=x, y=y, split=split, meta=meta)
 
 
+def document_frequency(ids: np.ndarray, vocab_size: int) -> np.ndarray:
+    """(V,) int64: how many rows of ``ids`` (N, L) hold each token id at least once."""
+    n, length = ids.shape
+    rows = np.repeat(np.arange(n), length)
+    pairs = np.unique(rows * vocab_size + ids.reshape(-1))
+    return np.bincount(pairs % vocab_size, minlength=vocab_size).astype(np.int64)
+
+
 #: options of one text format that a run may carry to another (``Run.load_data`` passes the training options)
-FORMAT_OPTIONS = {"labels", "header", "delimiter", "label_column", "text_column"}
+FORMAT_OPTIONS = {"labels", "header", "delimiter", "label_column", "text_column"}  # vectors: see text_dataset
 
 
 def _other_format_options(other: dict[str, Any], state: dict[str, Any] | None, path: Path, fmt: str) -> None:
@@ -143,7 +165,7 @@ def _other_format_options(other: dict[str, Any], state: dict[str, Any] | None, p
 def _common(scope: dict[str, Any]) -> dict[str, Any]:
     """The tokenizer and split options shared by every text loader, picked from a loader's locals()."""
     return {k: scope[k] for k in ("state", "tokenizer", "max_vocab", "min_freq", "lower", "max_length",
-                                  "test_fraction", "split_seed")}
+                                  "test_fraction", "split_seed", "vectors")}
 
 
 # --------------------------------------------------------------------------- TREC
@@ -176,7 +198,7 @@ def read_trec(path: Path, labels: str = "coarse", encoding: str = "latin-1") -> 
 @register_format("trec", "text", _is_trec, priority=6)
 def load_trec(path: Path, labels: str = "coarse", encoding: str = "latin-1", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """TREC question classification (Li & Roth 2002). A folder with ``TREC.train`` and ``TREC.test``
     gives the official split (5,452 / 500); a single file gets a seeded stratified split.
     ``labels``: coarse (6 classes) or fine (50 classes, named ``COARSE:fine``)."""
@@ -211,7 +233,7 @@ def _is_label_tab(path: Path) -> bool:
 @register_format("label-tab", "text", _is_label_tab, priority=4)
 def load_label_tab(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """``label<TAB>text`` per line, no header (the SMS Spam Collection layout); no official split."""
     _other_format_options(other, state, path, "label-tab")
     texts, names = [], []
@@ -268,7 +290,7 @@ def load_delimited(path: Path, encoding: str = "utf-8", header: bool | str = "au
                    label_column: str | int | None = None, text_column: str | int | None = None,
                    tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """CSV (``.csv``, comma) or TSV (``.tsv``, tab) with a label and a text column.
 
     ``header``: auto (detected with :func:`detect_header`), true or false. Columns: by name or index;
@@ -314,7 +336,7 @@ def _is_lines(path: Path) -> bool:
 @register_format("lines", "text", _is_lines, priority=-1)
 def load_lines(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
                 lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
-                test_fraction: float = 0.2, split_seed: int = 0, **other: Any) -> NebulaDataset:
+                test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """One sentence per line, no labels (blank lines skipped); no official split."""
     _other_format_options(other, state, path, "lines")
     texts = [ln.strip() for ln in read_text(path, encoding).split("\n") if ln.strip()]
@@ -324,15 +346,20 @@ def load_lines(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max
 # --------------------------------------------------------------------------- modality
 def configure_text(model_cfg: Any, meta: dict[str, Any]) -> None:
     """Fill vocab_size, special ids and max_length from the dataset (or its saved tokenizer ``state``)
-    into ``model.options``; add the text network defaults that are not set yet."""
+    into ``model.options``; add the text network defaults that are not set yet (the config-level text
+    defaults are the modality record's ``config_defaults``, nebula.modalities.text)."""
     facts = {k: meta[k] for k in ("vocab_size", "max_length", "pad_id", "unk_id", "bos_id", "eos_id") if k in meta}
     if "vocab_size" not in facts and meta.get("state"):
         facts = tokenizer_facts(tokenizer_from_state(meta["state"]))
         facts.pop("tokenizer", None)
     model_cfg.options.update(facts)
+    from nebula.nn.bow import BOW_DEFAULTS, remember_text_init
     from nebula.nn.sequence import DEFAULTS
 
-    for key, value in DEFAULTS.items():
+    for key, value in {**DEFAULTS, **BOW_DEFAULTS}.items():
         if not key.endswith("_id"):
             model_cfg.options.setdefault(key, value)
+    key = remember_text_init(meta)  # idf / pretrained vectors for the encoders built next
+    if key is not None:
+        model_cfg.options["text_init"] = key
 

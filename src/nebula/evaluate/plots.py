@@ -172,10 +172,15 @@ def latent_scatter(z: np.ndarray, colours: np.ndarray, path: Path, title: str, a
 
 
 @torch.no_grad()
-def _decode(model: torch.nn.Module, z: np.ndarray) -> np.ndarray:
+def _decode(model: torch.nn.Module, z: np.ndarray, width: int | None = None) -> np.ndarray:
+    """Data-space decodings of z; (N, K) token rows are padded with 0 / cut to ``width`` (a bag-of-words
+    decoder lists K top words, the inputs have L tokens)."""
     device = next(model.parameters()).device
     model.eval()
-    return model.to_data(model.decode(torch.as_tensor(z, dtype=torch.float32, device=device))).float().cpu().numpy()
+    out = model.to_data(model.decode(torch.as_tensor(z, dtype=torch.float32, device=device))).float().cpu().numpy()
+    if width is not None and out.ndim == 2 and out.shape[1] != width:
+        out = np.pad(out, ((0, 0), (0, max(0, width - out.shape[1]))))[:, :width]
+    return out
 
 
 def run_name(run: Any) -> str:
@@ -212,7 +217,8 @@ def run_figures(run: Any, out_dir: Path | None = None, side: int = 10) -> list[P
         test = np.flatnonzero(emb["split"] == 1)
         pick = rng.choice(test if len(test) >= side else np.arange(len(z)), size=min(side, len(z)), replace=False)
         target = ds.target if ds.target is not None else ds.x
-        rec = _decode(model, z[pick])
+        width = ds.x.shape[1] if ds.x.dim() == 2 else None
+        rec = _decode(model, z[pick], width)
         grid = np.stack([ds.x[pick].numpy(), target[pick].numpy() if ds.target is not None else rec, rec][: 3 if ds.target is not None else 2])
         rows = ["input", "target", "reconstruction"] if ds.target is not None else ["input", "reconstruction"]
         written.append(_render(render, grid, out_dir / "reconstructions.png",
@@ -221,7 +227,7 @@ def run_figures(run: Any, out_dir: Path | None = None, side: int = 10) -> list[P
         std = proj.std(0) + 1e-8
         t = np.linspace(-2, 2, side)
         plane = np.array([[a, b] for b in t[::-1] for a in t]) * std  # columns: PC 1 rising; rows: PC 2 falling
-        written.append(_render(render, _decode(model, mean + plane @ comps).reshape(side, side, *rec.shape[1:]),
+        written.append(_render(render, _decode(model, mean + plane @ comps, width).reshape(side, side, *rec.shape[1:]),
                                out_dir / "manifold.png", f"{name}: decoder over the latent PCA plane",
                                xlabel="PC 1: -2 std to +2 std", ylabel="PC 2: +2 std (top) to -2 std"))
         counts = np.bincount(assign[assign >= 0], minlength=len(anchors))
@@ -232,7 +238,7 @@ def run_figures(run: Any, out_dir: Path | None = None, side: int = 10) -> list[P
             spread = (own - a).std(0).mean() if len(own) > 1 else 0.5
             t5 = np.linspace(-1, 1, 5)
             plane_k = np.array([[p, q] for q in t5[::-1] for p in t5]) * spread
-            samples = _decode(model, a + plane_k @ comps)
+            samples = _decode(model, a + plane_k @ comps, width)
             written.append(_render(render, samples.reshape(5, 5, *rec.shape[1:]), out_dir / f"manifold_{k}.png",
                                    f"{name}: around anchor {k} ({int(counts[k])} latents)",
                                    xlabel="PC 1: -1 to +1 within-anchor std", ylabel="PC 2"))

@@ -19,7 +19,7 @@ __all__ = ["RECONSTRUCTIONS", "Reconstruction", "get_reconstruction", "identity"
 
 def _builtins() -> None:
     """The modules of this package that register further losses."""
-    from nebula.losses import chamfer, token, voxel  # noqa: F401
+    from nebula.losses import bow, chamfer, token, voxel  # noqa: F401
 
 
 #: name -> :class:`Reconstruction`

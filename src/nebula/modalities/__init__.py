@@ -18,7 +18,7 @@ from nebula.errors import ConfigError
 from nebula.modalities.record import Modality, register_modality
 from nebula.registry import Registry
 
-__all__ = ["MODALITIES", "Modality", "build_augment", "configure_model", "modality", "register_modality",
+__all__ = ["MODALITIES", "Modality", "apply_config_defaults", "build_augment", "configure_model", "modality", "register_modality",
            "resolve_anchor_init", "resolve_architecture"]
 
 
@@ -52,6 +52,17 @@ def resolve_anchor_init(modality_name: str, anchor_init: str) -> str:
         return anchor_init
     spec = MODALITIES.get(modality_name)
     return spec.anchor_init if spec is not None else "kmeans"
+
+
+def apply_config_defaults(cfg: Any, modality_name: str) -> None:
+    """Set the modality's ``config_defaults`` on ``cfg`` (a Config) where a field holds the generic default."""
+    spec = MODALITIES.get(modality_name)
+    for section, values in (spec.config_defaults if spec is not None else {}).items():
+        part = getattr(cfg, section)
+        generic = type(part)()
+        for key, value in values.items():
+            if getattr(part, key) == getattr(generic, key):
+                setattr(part, key, value)
 
 
 def configure_model(model_cfg: Any, modality_name: str, meta: dict[str, Any]) -> None:

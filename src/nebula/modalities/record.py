@@ -15,7 +15,9 @@ class Modality:
 
     name: the modality name (``data.modality``); encoder / decoder / reconstruction: registered names
     (``decoder="auto"`` mirrors the encoder); model_defaults:
-    network options recorded in ``model.options`` unless set; configure(model_cfg, meta): fills
+    network options recorded in ``model.options`` unless set; config_defaults: config fields
+    (``{"loss": {"anchor_weight": 0.1}}``) set where they still hold the generic default, so an
+    explicit value equal to the generic default reads as unset; configure(model_cfg, meta): fills
     data-derived model options (e.g. a vocabulary size); augment(options, input_shape): the training-time
     input augmentation module for ``data.augment`` (or None); evaluators: evaluator names that apply;
     renderer: the renderer name for data-space grids (default: the modality's name); anchor_init: the
@@ -27,6 +29,8 @@ class Modality:
     decoder: str
     reconstruction: str
     model_defaults: dict[str, Any] = field(default_factory=dict)
+    #: {section: {field: value}} set on the run's config where the field still holds the generic default
+    config_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
     configure: Callable[[Any, dict[str, Any]], None] | None = None
     augment: Callable[[dict[str, Any] | None, tuple[int, ...]], Any] | None = None
     evaluators: tuple[str, ...] = ()

@@ -26,7 +26,7 @@ DecoderBuilder = Callable[..., nn.Module]
 
 def _builtins() -> None:
     """The modules of this package that register encoders and decoders (with ``@register("encoder", name)``)."""
-    from nebula.nn import conv, folding, mlp, pointnet, sequence  # noqa: F401
+    from nebula.nn import bow, conv, folding, mlp, pointnet, sequence  # noqa: F401
 
 
 #: name -> ``builder(input_shape, cfg) -> encoder``

@@ -4,7 +4,8 @@ Inputs are (N, L) int64 token ids ``<bos> w_1 .. w_n <eos> <pad>..`` (``<pad>`` 
 :mod:`nebula.data.tokenize`). Options come from ``model.options`` (filled by the text modality's
 ``configure`` from the dataset: vocab_size, max_length, special ids; plus the network sizes):
 
-    embedding_dim, rnn_hidden, rnn_layers, bidirectional   encoder
+    embedding_dim, rnn_hidden, rnn_layers, bidirectional   encoder (embedding_dim = D and the embedding
+                                                           starts from the vectors of ``vectors=FILE``)
     decoder_hidden, word_dropout, z_every_step, tie_embedding (share the encoder's embedding),
     tie_output (output layer = embedding matrix, Press & Wolf 2017)     decoder
     transformer_heads, transformer_layers                  transformer encoder / decoder
@@ -272,8 +273,16 @@ class TransformerTextDecoder(_TextDecoder):
 def _rnn_encoder(cell: str):
     def build(input_shape: tuple[int, ...], cfg: Any) -> RNNEncoder:
         o = text_options(cfg, input_shape)
-        return RNNEncoder(int(o["vocab_size"]), int(o["embedding_dim"]), int(o["rnn_hidden"]), int(o["rnn_layers"]),
-                          bool(o["bidirectional"]), int(cfg.feature_dim), float(cfg.dropout), cell, int(o["pad_id"]))
+        from nebula.nn.bow import TEXT_INIT
+
+        vectors = TEXT_INIT.get(str(o.get("text_init")), {}).get("vectors")  # --data-option vectors=FILE
+        dim = int(vectors.shape[1]) if vectors is not None else int(o["embedding_dim"])
+        enc = RNNEncoder(int(o["vocab_size"]), dim, int(o["rnn_hidden"]), int(o["rnn_layers"]),
+                         bool(o["bidirectional"]), int(cfg.feature_dim), float(cfg.dropout), cell, int(o["pad_id"]))
+        if vectors is not None:
+            with torch.no_grad():
+                enc.embedding.weight.copy_(vectors)
+        return enc
 
     return build
 
