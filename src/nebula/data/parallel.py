@@ -31,7 +31,7 @@ from nebula.data.base import NebulaDataset, make_split, register_format
 from nebula.data.bpe import BPETokenizer
 from nebula.errors import DataError
 
-_LANG = re.compile(r"^(?P<stem>.+)\.(?P<lang>[a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?)(?P<gz>\.gz)?$")
+_LANG = re.compile(r"^(?P<stem>.+?)\.(?P<lang>[a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?)(?P<gz>\.gz)?$")
 #: suffixes that are file types, never language codes
 _NOT_LANGUAGES = {"txt", "csv", "tsv", "npz", "npy", "json", "yaml", "yml", "off", "obj", "ply", "png", "jpg", "h5",
                   "xyz", "pts", "bin", "dat", "py", "md", "gz", "zip", "tar", "log", "pt", "pth", "pkl", "hdf5", "mat",
