@@ -65,3 +65,16 @@ def test_beam_search_output_is_well_formed_and_scores_at_least_greedy():
         width = max(g.shape[1], out.shape[1])
         pad = lambda t: torch.nn.functional.pad(t, (0, width - t.shape[1]))  # noqa: E731
         assert (logprob(pad(out)) >= logprob(pad(g)) - 1e-4).all()
+
+
+def test_cached_steps_equal_the_full_decoder():
+    for variant in (None, "vae"):
+        model, x = _model(variant), _sources()
+        memory, pad, cond = model.prepare(x)
+        prefix = torch.randint(4, 40, (len(x), 6))
+        prefix[:, 0] = 2
+        with torch.no_grad():
+            full = model.logits(prefix, memory, pad, cond)
+            cache = model.start_cache(memory, pad)
+            steps = torch.stack([model.step_logits(prefix[:, t], cache, cond) for t in range(6)], 1)
+        torch.testing.assert_close(steps, full, atol=1e-4, rtol=1e-4)

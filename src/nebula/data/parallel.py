@@ -11,7 +11,8 @@ of the target file):
 
 Options: ``source`` / ``target`` language codes (the file suffixes), ``joint`` (one BPE model for both
 languages, default) or per language, ``vocab_size`` (per model), ``min_freq``, ``max_length`` (tokens,
-<bos>/<eos> included; longer sentences are cut), ``test_split``, ``encoding``. The BPE models
+<bos>/<eos> included; longer sentences are cut), ``test_split``, ``encoding``, ``train_lines`` (> 0: only the
+first that many training pairs, for quick runs and learning curves). The BPE models
 (:mod:`nebula.data.bpe`) are fitted on the training lines only and travel as the dataset's ``state``.
 
 The dataset: x (N, Ls) int64 source ids, target (N, Lt) int64 target ids, y None, split (N,) int8.
@@ -171,11 +172,16 @@ def tokenizers_from_state(state: dict[str, Any]) -> tuple[BPETokenizer, BPEToken
 
 def load_parallel(path: Path, source: str | None = None, target: str | None = None, joint: bool = True, vocab_size: int = 8000,
           min_freq: int = 2, max_length: int = 128, test_split: str | None = None, encoding: str = "utf-8",
-          state: dict[str, Any] | None = None, test_fraction: float = 0.2, split_seed: int = 0) -> NebulaDataset:
+          state: dict[str, Any] | None = None, test_fraction: float = 0.2, split_seed: int = 0,
+          train_lines: int = 0) -> NebulaDataset:
     if state:  # read the way the run's training data was read
         source, target = source or state["source"], target or state["target"]
         test_split = test_split or state.get("test_split") or None
     corpus = read_corpus(path, source, target, test_split, test_fraction, split_seed, encoding)
+    if int(train_lines) > 0:
+        keep = np.flatnonzero((corpus.split != 0) | (np.cumsum(corpus.split == 0) <= int(train_lines)))
+        corpus = Corpus([corpus.src[i] for i in keep], [corpus.tgt[i] for i in keep], corpus.split[keep], corpus.source,
+                        corpus.target, corpus.files, corpus.test_split)
     if state:
         if (corpus.source, corpus.target) != (state["source"], state["target"]):
             raise DataError(f"{path}: the run translates {state['source']}->{state['target']}, "

@@ -1,7 +1,7 @@
 """Batched greedy and beam-search decoding of a :class:`~nebula.translation.model.TranslationModel`.
 
-Both encode the sources once and re-run the decoder on the growing prefixes (N, t) every step; the only
-Python loop is over output positions. Beam search keeps B hypotheses per sentence as one (N * B, t)
+Both encode the sources once and extend the decoder one position a step with cached keys and values
+(:meth:`~nebula.translation.model.TranslationModel.step_logits`); the only Python loop is over output positions. Beam search keeps B hypotheses per sentence as one (N * B, t)
 batch: each step scores all B * V continuations by their summed log-probabilities, keeps the top B per
 sentence (finished hypotheses continue with <pad> at no cost) and at the end picks, per sentence, the
 hypothesis with the best GNMT-normalised score  log p(y) / ((5 + |y|) / 6) ** alpha  (|y| counting <eos>).
@@ -28,11 +28,12 @@ def greedy(model: TranslationModel, x: torch.Tensor, z: torch.Tensor | None = No
     """(N, T) int64 output ids (no <bos>; <eos> then <pad> after it) for sources x (N, Ls); z (N, k)
     replaces the sentence latent mu(x) when given (decoding from anchors)."""
     memory, mem_pad, cond = model.prepare(trim(x), z)
+    cache = model.start_cache(memory, mem_pad)
     n = len(x)
     seqs = torch.full((n, 1), BOS, dtype=torch.long, device=x.device)
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
     for _ in range(limit or max_length(model, x)):
-        tok = model.logits(seqs, memory, mem_pad, cond)[:, -1].argmax(-1)
+        tok = model.step_logits(seqs[:, -1], cache, cond).argmax(-1)
         tok = torch.where(done, torch.full_like(tok, PAD), tok)
         seqs = torch.cat([seqs, tok.unsqueeze(1)], 1)
         done |= tok == EOS
@@ -49,6 +50,7 @@ def beam_search(model: TranslationModel, x: torch.Tensor, beam: int = 4, alpha: 
     memory, mem_pad, cond = model.prepare(trim(x), z)
     memory, mem_pad = memory.repeat_interleave(k, 0), mem_pad.repeat_interleave(k, 0)
     cond = cond.repeat_interleave(k, 0) if cond is not None else None
+    cache = model.start_cache(memory, mem_pad)
     device = x.device
     seqs = torch.full((n * k, 1), BOS, dtype=torch.long, device=device)
     scores = torch.full((n, k), float("-inf"), device=device)
@@ -57,7 +59,7 @@ def beam_search(model: TranslationModel, x: torch.Tensor, beam: int = 4, alpha: 
     lengths = torch.zeros(n * k, device=device)
     offsets = (torch.arange(n, device=device) * k).unsqueeze(1)
     for _ in range(limit or max_length(model, x)):
-        logp = model.logits(seqs, memory, mem_pad, cond)[:, -1].float().log_softmax(-1)
+        logp = model.step_logits(seqs[:, -1], cache, cond).float().log_softmax(-1)
         vocab = logp.shape[-1]
         frozen = torch.full_like(logp, float("-inf"))
         frozen[:, PAD] = 0.0
@@ -68,6 +70,7 @@ def beam_search(model: TranslationModel, x: torch.Tensor, beam: int = 4, alpha: 
         lengths = lengths[rows] + (~done[rows]).float()
         done = done[rows] | (tok == EOS)
         seqs = torch.cat([seqs[rows], tok.unsqueeze(1)], 1)
+        model.reorder_cache(cache, rows)
         scores = top
         if bool(done.all()):
             break

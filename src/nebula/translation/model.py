@@ -144,6 +144,51 @@ class TranslationModel(nn.Module):
         h = self.decoder(self.dropout(h), memory, tgt_mask=causal, memory_key_padding_mask=mem_pad)
         return self.out(h)
 
+    # ------------------------------------------------------------------ incremental decoding (eval mode)
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        n, length, d = t.shape
+        h = int(self.tc.heads)
+        return t.view(n, length, h, d // h).transpose(1, 2)
+
+    def start_cache(self, memory: torch.Tensor, mem_pad: torch.Tensor) -> dict[str, Any]:
+        """Per-layer cross-attention keys / values of the memory (N, heads, S, d / heads), computed once,
+        and empty self-attention caches: what :meth:`step_logits` extends one position at a time."""
+        d = self.d_model
+        cache: dict[str, Any] = {"step": 0, "keep": (~mem_pad)[:, None, None, :], "mem": [], "self": []}
+        for layer in self.decoder.layers:
+            w, b = layer.multihead_attn.in_proj_weight, layer.multihead_attn.in_proj_bias
+            k, v = F.linear(memory, w[d:], b[d:]).chunk(2, -1)
+            cache["mem"].append((self._heads(k), self._heads(v)))
+            cache["self"].append(None)
+        return cache
+
+    @staticmethod
+    def reorder_cache(cache: dict[str, Any], rows: torch.Tensor) -> None:
+        """Keep the cached rows ``rows`` (N',) (beam search: the surviving hypotheses' parents)."""
+        cache["self"] = [(k[rows], v[rows]) for k, v in cache["self"]]
+
+    def step_logits(self, tokens: torch.Tensor, cache: dict[str, Any], cond: torch.Tensor | None) -> torch.Tensor:
+        """Logits (N, V) of the next position given the last tokens (N,) and the cache of the earlier ones:
+        the decoder layers of :meth:`logits` (pre-norm, eval mode) with cached keys and values, so step t costs
+        O(t) attention instead of re-running the decoder on the whole prefix."""
+        d, t = self.d_model, cache["step"]
+        h = self.tgt_embed(tokens)[:, None] * math.sqrt(d) + self.positions[t]
+        if cond is not None and self.tc.condition in ("input", "both"):
+            h = h + cond.unsqueeze(1)
+        for i, layer in enumerate(self.decoder.layers):
+            sa, ca = layer.self_attn, layer.multihead_attn
+            q, k, v = (self._heads(p) for p in F.linear(layer.norm1(h), sa.in_proj_weight, sa.in_proj_bias).chunk(3, -1))
+            if cache["self"][i] is not None:
+                k, v = torch.cat([cache["self"][i][0], k], 2), torch.cat([cache["self"][i][1], v], 2)
+            cache["self"][i] = (k, v)
+            h = h + sa.out_proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(len(h), 1, d))
+            q = self._heads(F.linear(layer.norm2(h), ca.in_proj_weight[:d], ca.in_proj_bias[:d]))
+            a = F.scaled_dot_product_attention(q, *cache["mem"][i], attn_mask=cache["keep"])
+            h = h + ca.out_proj(a.transpose(1, 2).reshape(len(h), 1, d))
+            h = h + layer.linear2(layer.activation(layer.linear1(layer.norm3(h))))
+        cache["step"] = t + 1
+        return self.out(self.decoder.norm(h)[:, 0])
+
     def prepare(self, x: torch.Tensor, z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """What decoding needs for sources x (N, Ls): (memory, memory pad mask, c), with z = mu(x) unless given (N, k)."""
         states, pad, pooled = self.encode(x)
