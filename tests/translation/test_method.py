@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-import nebula
 from nebula.cli import main
 from nebula.data.parallel import read_corpus
 from nebula.errors import ConfigError
 from nebula.evaluate import evaluate
+from nebula.run import train
 from nebula.translation.api import translate
 from tests.translation.helpers import copy_corpus, tiny_config
 
@@ -20,7 +20,7 @@ from tests.translation.helpers import copy_corpus, tiny_config
 def copy_run(tmp_path_factory, one_thread):  # noqa: ARG001 - one_thread first
     root = tmp_path_factory.mktemp("tr")
     data = copy_corpus(root / "data")
-    run = nebula.train(tiny_config(data, root / "run", epochs=40))
+    run = train(tiny_config(data, root / "run", epochs=40))
     return run, data
 
 
@@ -60,7 +60,7 @@ def test_nvc_ml_variant_reports_anchors(tmp_path):
     cfg = tiny_config(data, tmp_path / "run", epochs=2, train__pretrain_epochs=1)
     cfg.apply_variant("nvc-ml")
     cfg.model.num_anchors = 3
-    run = nebula.train(cfg)
+    run = train(cfg)
     assert run.info["variant"] == "nvc-ml"
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert "near" in rows[0] and "metric" in rows[0] and "kl" in rows[0]
@@ -74,7 +74,7 @@ def test_translation_refuses_other_data_and_bad_options(tmp_path):
     cfg = tiny_config(tmp_path, None)
     cfg.data.source, cfg.data.options = "digits", {}
     with pytest.raises(ConfigError, match="needs translation data"):
-        nebula.train(cfg)
+        train(cfg)
     data = copy_corpus(tmp_path / "data", train=20, test=4)
     with pytest.raises(ConfigError, match="translation.condition"):
-        nebula.train(tiny_config(data, None, translation__condition="everywhere"))
+        train(tiny_config(data, None, translation__condition="everywhere"))

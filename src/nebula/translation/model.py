@@ -82,16 +82,21 @@ class TranslationModel(nn.Module):
         self.has_latent = bool(model.variational or model.use_anchors)
         self.head = None
         self.anchors: NebulaLoss | None = None
+        # what NVC's AnchorPlacement reads: the pseudo-labels (auto = nearest anchor) and no partition targets
+        self.pseudo_labels = "nearest" if loss.pseudo_labels == "auto" else loss.pseudo_labels
+        self.targets = None
         if self.has_latent:
             self.head = (GaussianHead if model.variational else DeterministicHead)(d, int(model.latent_dim))
             self.z_proj = nn.Linear(int(model.latent_dim), d)
             if model.use_anchors:
+                if loss.pseudo_labels == "partition":
+                    raise ValueError("loss.pseudo_labels=partition needs a t-SNE placement, which translation runs do not use")
                 self.anchors = NebulaLoss(
                     model.num_anchors, model.latent_dim, anchor_loss=loss.anchor_loss, anchor_weight=loss.anchor_weight,
                     repulsion_weight=loss.repulsion_weight, repulsion_distance=loss.repulsion_distance,
                     metric_order=loss.metric_order, metric_form=loss.metric_form, metric_weight=loss.metric_weight,
-                    metric_margin=loss.metric_margin, hinge_margin=loss.hinge_margin, pseudo_labels=loss.pseudo_labels,
-                    balance_epsilon=loss.balance_epsilon, reseed_dead=loss.reseed_dead, dead_after=loss.dead_after)
+                    metric_margin=loss.metric_margin, hinge_margin=loss.hinge_margin, pseudo_labels=self.pseudo_labels,
+                    balance_epsilon=loss.balance_epsilon, reseed_dead=loss.reseed_dead)
         self.pretrain_epochs, self.anchor_init = int(pretrain_epochs), anchor_init
         self.register_buffer("anchors_ready", torch.tensor(self.anchors is None or self.pretrain_epochs == 0))
         self.architecture = {"encoder": f"transformer-{tc.encoder_layers}x{d}", "decoder": f"transformer-{tc.decoder_layers}x{d}",
