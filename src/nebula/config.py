@@ -15,6 +15,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from nebula.errors import ConfigError, did_you_mean
+from nebula.translation.config import TranslationConfig
 
 
 @dataclass
@@ -222,6 +223,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
     output: str | None = None
 
     # ------------------------------------------------------------------ serialisation

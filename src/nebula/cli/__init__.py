@@ -16,10 +16,10 @@ from nebula.registry import Registry
 __all__ = ["COMMANDS", "Command", "build_parser", "command", "main"]
 
 #: how ``nebula --help`` lists the built-in commands (others follow in registration order)
-ORDER = ("train", "embed", "eval", "compare", "demo", "contrastive")
+ORDER = ("train", "embed", "eval", "compare", "demo", "contrastive", "translate")
 
 def _builtins() -> None:
-    from nebula.cli import compare, contrastive, demo, embed, eval, train  # noqa: F401
+    from nebula.cli import compare, contrastive, demo, embed, eval, train, translate  # noqa: F401
 
 
 #: name -> :class:`~nebula.cli.command.Command`

@@ -26,7 +26,7 @@ _READ_ERRORS = (ValueError, IndexError, KeyError, EOFError, OSError, OverflowErr
 
 def _builtins() -> None:
     """The modules of this package that register the built-in formats and datasets."""
-    from nebula.data import images, mat, points, shapes, stc2, text, voxels  # noqa: F401
+    from nebula.data import images, mat, parallel, points, shapes, stc2, text, voxels  # noqa: F401
 
 
 #: name -> ``loader(**options)``, usable as ``--data NAME``

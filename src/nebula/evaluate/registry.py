@@ -15,7 +15,7 @@ __all__ = ["EVALUATORS", "Evaluator", "EvaluatorEntry", "evaluators_for", "regis
 
 
 def _builtins() -> None:
-    from nebula.evaluate import contrastive, geometry, text  # noqa: F401
+    from nebula.evaluate import contrastive, geometry, text, translation  # noqa: F401
 
 
 EVALUATORS: Registry[EvaluatorEntry] = Registry("evaluator", _builtins)

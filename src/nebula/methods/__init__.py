@@ -20,6 +20,7 @@ __all__ = ["METHODS", "DataShapes", "MethodSpec", "method_sections", "register_m
 def _builtins() -> None:
     from nebula.contrastive import method as contrastive  # noqa: F401
     from nebula.nvc import method as nvc  # noqa: F401
+    from nebula.translation import method as translation  # noqa: F401
 
 
 METHODS: Registry[MethodSpec] = Registry("method", _builtins)

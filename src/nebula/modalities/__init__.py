@@ -23,7 +23,7 @@ __all__ = ["MODALITIES", "Modality", "apply_config_defaults", "build_augment", "
 
 
 def _builtins() -> None:
-    from nebula.modalities import image, points, tabular, text, voxels  # noqa: F401
+    from nebula.modalities import image, points, tabular, text, translation, voxels  # noqa: F401
 
 
 MODALITIES: Registry[Modality] = Registry("modality", _builtins)
