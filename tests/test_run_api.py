@@ -68,3 +68,16 @@ def test_estimator_refuses_more_anchors_than_samples():
     x = np.random.default_rng(0).normal(size=(6, 4))
     with pytest.raises(ValueError, match="n_anchors=10 is more than the 6 samples"):
         NebulaEmbedding(n_anchors=10, epochs=1).fit(x)
+
+
+def test_nebula_train_is_the_training_function_whatever_was_imported_first(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import nebula.train.callbacks, nebula\n"
+            "from tests.reliability.helpers import tiny_config, tiny_dataset\n"
+            "run = nebula.train(tiny_config(None, epochs=1), dataset=tiny_dataset())\n"
+            "print(type(run).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert out.stdout.strip().splitlines()[-1] == "Run"
