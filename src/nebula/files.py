@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,29 @@ def read_npz(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.n
     return out
 
 
+def _write_atomic(path: Path, suffix: str, mode: str, write: Callable[[Any], None], make_folder: bool) -> Path:
+    """Write ``path`` with ``write(file)`` through a temporary file in the same folder and a rename (creating
+    the folder when ``make_folder``); on any failure nothing is left behind and an OSError becomes a
+    NebulaError naming ``path``."""
+    check_writable_folder(path.parent)
+    try:
+        if make_folder:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise NebulaError(os_error_message(exc, path)) from None
+    try:
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise NebulaError(os_error_message(exc, path)) from None
+        raise
+    return path
+
+
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """Write ``arrays`` to ``path`` (.npz) through a temporary file in the same folder and a rename; on any
     failure (a folder at ``path``, a read-only file system, a full disk) nothing is left behind and the
@@ -88,40 +112,10 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     path = Path(path)
     if path.is_dir():
         raise NebulaError(f"{path}: is a folder (expected the path of an .npz file to write)")
-    check_writable_folder(path.parent)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.npz")
-    except OSError as exc:
-        raise NebulaError(os_error_message(exc, path)) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise NebulaError(os_error_message(exc, path)) from None
-        raise
-    return path
+    return _write_atomic(path, ".tmp.npz", "wb", lambda f: np.savez(f, **arrays), make_folder=True)
 
 
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file and a rename; a NebulaError naming ``path`` on
     failure, with no temporary file left behind."""
-    path = Path(path)
-    check_writable_folder(path.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise NebulaError(os_error_message(exc, path)) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise NebulaError(os_error_message(exc, path)) from None
-        raise
-    return path
+    return _write_atomic(Path(path), ".tmp", "w", lambda f: f.write(text), make_folder=False)

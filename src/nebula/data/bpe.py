@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from nebula.data.tokenize import BOS_ID, EOS_ID, SPECIALS, TextTokenizer
+from nebula.data.tokenize import BOS_ID, EOS_ID, SPECIALS, SubwordTokenizer
 from nebula.errors import DataError
 
 
-class BPETokenizer(TextTokenizer):
-    """BPE subwords (Metaspace pre-tokenisation, NFC normalisation), fitted on the training split.
+class BPETokenizer(SubwordTokenizer):
+    """BPE subwords (Metaspace pre-tokenisation, NFC normalisation), fitted on the training split; encoding,
+    ids and state as :class:`~nebula.data.tokenize.SubwordTokenizer`.
 
     Args:
         tokenizer: a ``tokenizers.Tokenizer`` whose first four ids are the specials.
@@ -29,11 +30,7 @@ class BPETokenizer(TextTokenizer):
     kind = "bpe"
 
     def __init__(self, tokenizer: Any, max_length: int = 128) -> None:
-        self.tokenizer = tokenizer
-        self.max_length = int(max_length)
-        for index, name in enumerate(SPECIALS):
-            if tokenizer.token_to_id(name) != index:
-                raise DataError(f"bpe tokenizer must map {name} to id {index}, found {tokenizer.token_to_id(name)}")
+        super().__init__(tokenizer, max_length)
 
     @classmethod
     def fit(cls, texts: Sequence[str], vocab_size: int = 8000, min_freq: int = 2, max_length: int = 128) -> BPETokenizer:
@@ -55,27 +52,8 @@ class BPETokenizer(TextTokenizer):
 
         return cls(Tokenizer.from_str(state["tokenizer"]), state.get("max_length", 128))
 
-    @property
-    def vocab_size(self) -> int:
-        return int(self.tokenizer.get_vocab_size())
-
-    def tokens(self, text: str) -> list[str]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False).tokens)
-
-    def ids(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
-
-    def batch_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return [list(e.ids) for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-
-    def id_to_token(self, index: int) -> str:
-        return self.tokenizer.id_to_token(index) or SPECIALS[1]
-
     def join(self, tokens: list[str]) -> str:
         return self.tokenizer.decoder.decode(tokens).strip() if tokens else ""
-
-    def to_state(self) -> dict[str, Any]:
-        return {"kind": self.kind, "tokenizer": self.tokenizer.to_str(), "max_length": self.max_length}
 
     def pad(self, texts: Sequence[str], length: int | None = None) -> torch.Tensor:
         """texts -> (N, L) int64 ``[<bos>, t_1 .. t_n, <eos>, <pad> ...]`` with L = the longest text + 2

@@ -175,7 +175,7 @@ class SubwordTokenizer(TextTokenizer):
         self.max_length = int(max_length)
         for name, index in zip(SPECIALS, range(4)):
             if tokenizer.token_to_id(name) != index:
-                raise DataError(f"subword tokenizer must map {name} to id {index}, found {tokenizer.token_to_id(name)}")
+                raise DataError(f"{self.kind} tokenizer must map {name} to id {index}, found {tokenizer.token_to_id(name)}")
 
     @classmethod
     def fit(cls, texts: Sequence[str], vocab_size: int = 8000, min_freq: int = 2, lower: bool = True,
