@@ -5,13 +5,16 @@
 
 Sets (skipped, saying so, when ../shared/data lacks them): digits, optdigits, usps, mnist_test, jaffe,
 umist, palm (images) and isolet, segment (tabular, through the .mat loader). Every method clusters all
-N samples of a set into k = number of classes parts; the nebula variants train on the set's train split
-with their defaults and ``--anchors`` = k, like a new user would.
+N samples of a set into k = number of classes parts; the nebula variants train with their defaults and
+``--anchors`` = k, like a new user would, on all N samples (``--fit all``, the protocol of the baselines and
+of ClustPy's peers) or on the set's train split (``--fit train``).
 
 Methods:
 
 * ``kmeans``: k-means (n_init 10) on the raw input (pixels in [0, 1], standardised tabular features).
 * ``tsne-kmeans``: PCA to 50 dimensions, 2-D t-SNE (perplexity 30), k-means on the map.
+* ``tsne-nk-kmeans`` (an ablation, not a baseline): the same with nebula's placement perplexity
+  n / 2k clipped to [5, 30] (:func:`nebula.latent.placement.tsne_perplexity`).
 * ``ae``, ``vae``: nebula's (V)AE, k-means on the latents (``ae`` is the "AE + k-means" baseline).
 * ``tae``, ``tvae``, ``nvc-ml``: the nearest anchor of each latent (Hungarian ACC of ``assign``).
 * ``dec``, ``idec``, ``dcn``: ClustPy's deep clustering with its defaults, in the peers' environment
@@ -53,10 +56,13 @@ SETS: dict[str, tuple[str, dict[str, Any]]] = {
     "segment": ("mat/segment_uni.mat", {}),
 }
 BASELINES = ("kmeans", "tsne-kmeans")
+#: not a baseline of the issue: t-SNE + k-means with nebula's perplexity rule (n / 2k), to show how much of
+#: the anchors' result the placement's map alone gives
+ABLATIONS = ("tsne-nk-kmeans",)
 LATENT_KMEANS = ("ae", "vae")
 ANCHORED = ("tae", "tvae", "nvc-ml")
 PEERS = ("dec", "idec", "dcn")
-METHODS = (*BASELINES, *LATENT_KMEANS, *ANCHORED, *PEERS)
+METHODS = (*BASELINES, *ABLATIONS, *LATENT_KMEANS, *ANCHORED, *PEERS)
 DOCS = common.ROOT / "docs" / "clustering.md"
 
 
@@ -89,14 +95,25 @@ def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 def run_baseline(method: str, x: np.ndarray, k: int, seed: int) -> np.ndarray:
     from sklearn.cluster import KMeans
 
-    if method == "tsne-kmeans":
+    if method in ("tsne-kmeans", "tsne-nk-kmeans"):
         from sklearn.decomposition import PCA
         from sklearn.manifold import TSNE
 
+        from nebula.latent.placement import tsne_perplexity
+
         if x.shape[1] > 50:
             x = PCA(50, random_state=seed).fit_transform(x)
-        x = TSNE(2, init="pca", perplexity=min(30.0, (len(x) - 1) / 3.0), random_state=seed).fit_transform(x)
+        perplexity = min(30.0, (len(x) - 1) / 3.0) if method == "tsne-kmeans" else tsne_perplexity(len(x), k)
+        x = TSNE(2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(x)
     return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+
+
+def fit_all(ds):
+    """The set with every sample in the training split: the clustering protocol of the baselines and of
+    ClustPy's peers, which fit all N samples they cluster."""
+    import dataclasses
+
+    return dataclasses.replace(ds, split=np.zeros(len(ds), dtype=np.int8))
 
 
 def run_nebula(method: str, ds, k: int, seed: int, epochs: int | None, overrides: list[str]) -> np.ndarray:
@@ -189,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peer-epochs", default=None, metavar="PRE,CLUST",
                    help="ClustPy pre-training and clustering epochs (default: ClustPy's 100,150)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for nebula's runs")
+    p.add_argument("--fit", choices=("all", "train"), default="all",
+                   help="nebula trains on all samples (default, as the baselines and peers do) or on the train split")
     p.add_argument("--tag", default="", help="names the results file and the docs table (e.g. an ablation)")
     p.add_argument("--no-docs", action="store_true", help="do not write the table into docs/clustering.md")
     args = p.parse_args(argv)
@@ -238,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 if method in BASELINES:
                     pred = run_baseline(method, flat_input(ds), k, seed)
                 else:
-                    pred = run_nebula(method, ds, k, seed, args.epochs, args.set)
+                    pred = run_nebula(method, fit_all(ds) if args.fit == "all" else ds, k, seed, args.epochs, args.set)
                 runs.append({**scores(y, pred), "seconds": time.perf_counter() - t0, "seed": seed})
             results[name][method] = r = summarise(runs)
             print(f"  {method:12s} ACC {r['acc']['mean']:.3f} ± {r['acc']['std']:.3f}  NMI {r['nmi']['mean']:.3f}"
@@ -247,11 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     shown = [m for m in METHODS if any(m in results[s] for s in done_sets)]
     command = "python -m benchmarks clustering " + " ".join(argv if argv is not None else sys.argv[1:])
     title = (f"Measured with `{command.strip()}` (git {os.environ.get('NEBULA_GIT_COMMIT') or started.get('git_commit', '?')}, seeds {args.seeds}"
-             f"{', overrides ' + ' '.join(args.set) if args.set else ''}).")
+             f"{', overrides ' + ' '.join(args.set) if args.set else ''}; nebula fit on "
+             f"{'all samples' if args.fit == 'all' else 'the train split'}).")
     text = markdown(results, done_sets, shown, title)
     print(text, flush=True)
     name = "clustering" + (f"-{args.tag}" if args.tag else "")
-    payload = {"command": command, "sets": done_sets, "methods": shown, "seeds": seeds, "epochs": args.epochs,
+    payload = {"command": command, "fit": args.fit, "sets": done_sets, "methods": shown, "seeds": seeds, "epochs": args.epochs,
                "overrides": args.set, "results": results}
     print(f"results: {common.write_result(name, payload, started)}", flush=True)
     if not args.no_docs:

@@ -113,12 +113,14 @@ class LossConfig:
 class TrainConfig:
     """Optimisation, schedule, device and output options.
 
-    ``pretrain_epochs`` epochs train without the anchor terms (-1, the default: 10 % of ``epochs``; a value
+    ``pretrain_epochs`` epochs train without the anchor terms (-1, the default: half of ``epochs``; a value
     >= ``epochs`` is shortened to ``epochs - 1``, saying so, so that every run places its anchors
     (:mod:`nebula.latent.schedule`)); then the anchors are placed by
     ``anchor_init``: ``kmeans`` on the training latents, ``random`` training latents, ``tsne`` (latent
     means of a k-means partition of a t-SNE map of the training inputs) or ``auto`` (the modality's
-    choice: tsne for images, kmeans otherwise); see :mod:`nebula.latent.placement`.
+    choice: tsne for images and tabular data, kmeans otherwise); see :mod:`nebula.latent.placement`.
+    ``placement_map`` is the map ``tsne`` partitions: ``input``, ``latent`` (the warmed-up latents) or ``auto``
+    (the inputs', and from 1,000 training samples on the better separated of the two by silhouette).
     ``loggers``: besides metrics.csv, ``tensorboard`` and/or ``mlflow`` (:mod:`nebula.train.loggers`).
     ``eval_every`` > 0 evaluates the latents on the test split every that many epochs (kNN accuracy and,
     with anchors, nearest-anchor ACC; :mod:`nebula.train.periodic`); ``early_stop_metric`` (one of those
@@ -136,6 +138,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"
     pretrain_epochs: int = -1
     anchor_init: str = "auto"
+    placement_map: str = "auto"
     seed: int = 0
     device: str = "auto"
     grad_clip: float = 0.0
@@ -339,6 +342,8 @@ class Config:
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),
             (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),
+            (t.placement_map in ("auto", "input", "latent"),
+             f"train.placement_map must be auto, input or latent, found {t.placement_map!r}"),
             (t.anchor_init in ("auto", "kmeans", "random", "tsne"),
              f"train.anchor_init must be auto, kmeans, random or tsne, found {t.anchor_init!r}"),
             (t.lr_schedule in ("cosine", "constant"), f"train.lr_schedule must be cosine or constant, found {t.lr_schedule!r}"),

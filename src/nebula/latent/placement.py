@@ -22,7 +22,10 @@ from nebula.errors import ConfigError
 TSNE_SAMPLES = 5000
 #: below this many samples t-SNE is not used (its neighbourhoods need data): k-means on the latents instead
 TSNE_MIN_SAMPLES = 100
+#: ``train.placement_map=auto`` considers the latents' map from this many training samples on
+LATENT_MAP_MIN_SAMPLES = 1000
 METHODS = ("kmeans", "random", "tsne")
+MAPS = ("auto", "input", "latent")
 
 
 def _seed(generator: torch.Generator) -> int:
@@ -45,48 +48,108 @@ def random_anchors(mu: torch.Tensor, m: int, generator: torch.Generator) -> torc
     return centres
 
 
-def tsne_partition(inputs: torch.Tensor, m: int, seed: int) -> np.ndarray:
-    """(N,) part index in [0, m) of every input (N, ...) from k-means on its 2-D t-SNE map."""
-    from sklearn.cluster import KMeans
+def tsne_perplexity(n: int, m: int) -> float:
+    """t-SNE perplexity for ``n`` points in ``m`` parts: half the mean part size n / (2 m), clipped to
+    [5, 30] (and below (n - 1) / 3, scikit-learn's limit).
+
+    The perplexity is the effective number of neighbours each point's affinities spread over; once it
+    exceeds a cluster's size the map blends neighbouring clusters (faces with 20-30 images per person,
+    docs/clustering.md). Sets with more than 60 samples per part keep scikit-learn's 30.
+    """
+    return float(min(np.clip(n / (2.0 * m), 5.0, 30.0), (n - 1) / 3.0))
+
+
+def tsne_map(x: torch.Tensor, m: int, seed: int) -> np.ndarray:
+    """(N, 2) t-SNE map of x: (N, ...) flattened, reduced to 50 principal components when wider, with the
+    perplexity of :func:`tsne_perplexity` for ``m`` parts."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
-    x = inputs.reshape(len(inputs), -1).double().cpu().numpy()
-    if x.shape[1] > 50:
-        x = PCA(50, random_state=seed % (2**32 - 1)).fit_transform(x)
-    perplexity = min(30.0, (len(x) - 1) / 3.0)
-    emb = TSNE(2, init="pca", perplexity=perplexity, random_state=seed % (2**32 - 1)).fit_transform(x)
-    return KMeans(n_clusters=m, n_init=10, random_state=seed).fit_predict(emb)
+    flat = x.reshape(len(x), -1).double().cpu().numpy()
+    if flat.shape[1] > 50:
+        flat = PCA(50, random_state=seed % (2**32 - 1)).fit_transform(flat)
+    return TSNE(2, init="pca", perplexity=tsne_perplexity(len(flat), m),
+                random_state=seed % (2**32 - 1)).fit_transform(flat)
+
+
+def map_partition(emb: np.ndarray, m: int, seed: int) -> tuple[np.ndarray, float]:
+    """(N,) k-means parts in [0, m) of a 2-D map emb: (N, 2) and their silhouette in [-1, 1] (how well
+    separated the parts are: mean over points of (b - a) / max(a, b), a the mean distance to its own part,
+    b to the nearest other; scale-free, so maps of different spaces compare)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    parts = KMeans(n_clusters=m, n_init=10, random_state=seed).fit_predict(emb)
+    score = float(silhouette_score(emb, parts)) if 1 < len(np.unique(parts)) < len(emb) else -1.0
+    return parts, score
+
+
+def tsne_partition(inputs: torch.Tensor, m: int, seed: int) -> np.ndarray:
+    """(N,) part index in [0, m) of every input (N, ...) from k-means on its 2-D t-SNE map."""
+    return map_partition(tsne_map(inputs, m, seed), m, seed)[0]
+
+
+def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str,
+               generator: torch.Generator) -> tuple[np.ndarray, str]:
+    """The partition (N,) of the t-SNE map ``space`` picks, and what it was, for the rows of inputs and mu.
+
+    ``input``: the map of the inputs; ``latent``: of the latents mu (N, d); ``auto``: the inputs' map,
+    and from ``LATENT_MAP_MIN_SAMPLES`` samples on also the latents' one, keeping the partition with the
+    higher silhouette (:func:`map_partition`). An autoencoder's latent can separate classes that the
+    pixels do not (N2D, McConaughy & Malik 2019: MNIST); on a few hundred samples it has too little to
+    learn from and its map, though tight, follows lighting or pose instead (docs/clustering.md).
+    """
+    candidates: list[tuple[str, torch.Tensor]] = []
+    if inputs is not None and space in ("input", "auto"):
+        candidates.append(("inputs", inputs))
+    if space == "latent" or inputs is None or (space == "auto" and len(mu) >= LATENT_MAP_MIN_SAMPLES):
+        candidates.append(("latents", mu))
+    scored = []
+    for name, x in candidates:
+        seed = _seed(generator)
+        parts, score = map_partition(tsne_map(x, m, seed), m, seed)
+        scored.append((score, name, parts))
+    best = max(scored, key=lambda item: item[0])
+    how = f"t-SNE of {len(mu)} training {best[1]}"
+    if len(scored) > 1:
+        how += " (silhouette " + ", ".join(f"{name} {score:.3f}" for score, name, _ in scored) + ")"
+    return best[2], how
 
 
 def place_anchors(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
-                  inputs: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
+                  inputs: torch.Tensor | None = None, space: str = "input") -> tuple[torch.Tensor, str]:
     """Anchors (m, d) for the training latents mu: (N, d) (and inputs (N, ...) for ``tsne``)."""
-    centres, how, _ = place_anchors_with_parts(method, mu, m, generator, inputs)
+    centres, how, _ = place_anchors_with_parts(method, mu, m, generator, inputs, space)
     return centres, how
 
 
 def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
-                             inputs: torch.Tensor | None = None) -> tuple[torch.Tensor, str, torch.Tensor]:
+                             inputs: torch.Tensor | None = None,
+                             space: str = "input") -> tuple[torch.Tensor, str, torch.Tensor]:
     """:func:`place_anchors` plus the partition it used: (N,) int64 part of each latent, -1 for samples
-    outside the t-SNE subset (k-means: its labels; random: the nearest anchor)."""
+    outside the t-SNE subset (k-means: its labels; random: the nearest anchor). ``space`` is the t-SNE map
+    of ``tsne`` (:func:`choose_map`)."""
+    if space not in MAPS:
+        raise ConfigError(f"train.placement_map must be one of {', '.join(MAPS)}, found {space!r}")
     if method not in METHODS:
         raise ConfigError(f"train.anchor_init must be one of {', '.join(METHODS)} or auto, found {method!r}")
     if method == "tsne":
         if inputs is not None and not inputs.is_floating_point():
             raise ConfigError("train.anchor_init=tsne needs real-valued inputs (images, voxels), found "
                               f"{inputs.dtype} (e.g. token ids): use kmeans")
-        if inputs is not None and len(inputs) >= max(TSNE_MIN_SAMPLES, m):
-            idx = torch.randperm(len(inputs), generator=generator)[:TSNE_SAMPLES]
-            part = torch.from_numpy(tsne_partition(inputs[idx.to(inputs.device)], m, _seed(generator)))
+        if len(mu) >= max(TSNE_MIN_SAMPLES, m) and (inputs is not None or space == "latent"):
+            idx = torch.randperm(len(mu), generator=generator)[:TSNE_SAMPLES]
             sub = mu[idx.to(mu.device)].float().cpu()
+            sub_inputs = inputs[idx.to(inputs.device)] if inputs is not None else None
+            chosen, how = choose_map(sub_inputs, sub, m, space, generator)
+            part = torch.from_numpy(chosen)
             centres = random_anchors(sub, m, generator)  # for a part k-means left empty (duplicate points)
             for k in range(m):
                 if (part == k).any():
                     centres[k] = sub[part == k].mean(0)
             parts = torch.full((len(mu),), -1, dtype=torch.long)
             parts[idx] = part.long()
-            return centres, f"t-SNE of {len(idx)} training inputs", parts
+            return centres, how, parts
         method = "kmeans"
     if method == "kmeans" and len(mu) >= m:
         centres = kmeans_anchors(mu, m, generator)

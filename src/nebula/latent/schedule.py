@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 
-#: ``train.pretrain_epochs = -1`` (auto): this fraction of ``train.epochs`` trains without the anchor terms
-PRETRAIN_FRACTION = 0.1
+#: ``train.pretrain_epochs = -1`` (auto): this fraction of ``train.epochs`` trains without the anchor terms.
+#: Half the run, as deep clustering pre-trains its autoencoder before it clusters (DEC, N2D): a
+#: placement on the latents' map needs latents that learned something (docs/clustering.md)
+PRETRAIN_FRACTION = 0.5
 
 
 def resolve_pretrain_epochs(pretrain_epochs: int, epochs: int) -> tuple[int, str | None]:

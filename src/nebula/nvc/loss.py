@@ -133,17 +133,18 @@ class NebulaLoss(NebulaAnchors):
 
     @torch.no_grad()
     def place(self, z: torch.Tensor, method: str = "kmeans", generator: torch.Generator | None = None,
-              inputs: torch.Tensor | None = None) -> str:
-        """Put the anchors on the latents z: (N, d) by ``method`` (kmeans, random, or tsne of ``inputs``;
-        :mod:`nebula.latent.placement`); returns how, for a log line."""
-        return self.place_with_parts(z, method, generator, inputs)[0]
+              inputs: torch.Tensor | None = None, space: str = "input") -> str:
+        """Put the anchors on the latents z: (N, d) by ``method`` (kmeans, random, or tsne of ``inputs``, of
+        z, or of the better of both: ``space`` input, latent or auto; :mod:`nebula.latent.placement`);
+        returns how, for a log line."""
+        return self.place_with_parts(z, method, generator, inputs, space)[0]
 
     @torch.no_grad()
     def place_with_parts(self, z: torch.Tensor, method: str = "kmeans", generator: torch.Generator | None = None,
-                         inputs: torch.Tensor | None = None) -> tuple[str, torch.Tensor]:
+                         inputs: torch.Tensor | None = None, space: str = "input") -> tuple[str, torch.Tensor]:
         """:meth:`place` plus the partition it used: (N,) int64 part of each latent (-1 outside a t-SNE subset)."""
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        centres, how, parts = place_anchors_with_parts(method, z, self.num_anchors, generator, inputs)
+        centres, how, parts = place_anchors_with_parts(method, z, self.num_anchors, generator, inputs, space)
         self.set_anchors(centres)
         return how, parts
 

@@ -70,6 +70,7 @@ class NebulaCoder(nn.Module):
         self.pretrain_epochs = pretrain_epochs
         #: why the requested warm-up was shortened (printed on stderr when training starts), or None
         self.pretrain_note: str | None = None
+        self.placement_map = "auto"  # the t-SNE map of a tsne placement (train.placement_map)
         #: (n_train,) part of each training sample with ``pseudo_labels = partition`` (-1: none); set by
         #: the :class:`~nebula.nvc.callbacks.AnchorPlacement` callback, kept in checkpoints by
         #: :class:`~nebula.nvc.callbacks.PartitionTargets`
@@ -102,6 +103,7 @@ class NebulaCoder(nn.Module):
         model = cls(cfg.model, cfg.loss, input_shape, target_shape, modality, cfg.train.anchor_init, pretrain,
                     cfg.data.augment)
         model.pretrain_note = note
+        model.placement_map = cfg.train.placement_map
         return model
 
     # ------------------------------------------------------------------ building blocks
