@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for seed in seeds:
                 t0 = time.perf_counter()
-                if method in BASELINES:
+                if method in BASELINES or method in ABLATIONS:
                     pred = run_baseline(method, flat_input(ds), k, seed)
                 else:
                     pred = run_nebula(method, fit_all(ds) if args.fit == "all" else ds, k, seed, args.epochs, args.set)

@@ -1,4 +1,5 @@
-"""Anchor placement: k-means, random and t-SNE-of-inputs partitions, fallbacks and bad inputs."""
+"""Anchor placement: k-means, random and t-SNE partitions (of the inputs or of the latents), the
+perplexity rule, fallbacks and bad inputs."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 
 from nebula.errors import ConfigError
-from nebula.latent.placement import place_anchors
+from nebula.latent import placement
+from nebula.latent.placement import place_anchors, place_anchors_with_parts, tsne_perplexity
 from nebula.modalities import resolve_anchor_init
 
 
@@ -86,3 +88,59 @@ def test_tsne_placement_on_integer_inputs_is_refused_before_training():
         build_model(cfg, ds)
     cfg.train.anchor_init = "kmeans"
     assert build_model(cfg, ds).anchor_init == "kmeans"
+
+
+def test_perplexity_is_half_the_mean_part_size_within_5_and_30():
+    assert tsne_perplexity(213, 10) == pytest.approx(10.65)  # 21 faces a person
+    assert tsne_perplexity(2000, 100) == 10.0
+    assert tsne_perplexity(10000, 10) == 30.0  # large parts keep scikit-learn's default
+    assert tsne_perplexity(300, 100) == 5.0  # floor
+    assert tsne_perplexity(12, 1) == pytest.approx(11 / 3)  # below scikit-learn's (n - 1) / 3
+
+
+def noise_inputs_clustered_latents(n_per: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inputs (3 n, 1, 8, 8) of pure noise, latents (3 n, 2) in three tight, far-apart blobs."""
+    g = torch.Generator().manual_seed(seed)
+    part = torch.arange(3).repeat_interleave(n_per)
+    x = torch.rand(len(part), 1, 8, 8, generator=g)
+    centres = torch.tensor([[10.0, 0.0], [0.0, 10.0], [-10.0, -10.0]])
+    return x, centres[part] + 0.2 * torch.randn(len(part), 2, generator=g), part
+
+
+def purity(parts: torch.Tensor, truth: torch.Tensor) -> float:
+    """Fraction of samples in the majority true class of their part."""
+    return sum(int(torch.bincount(truth[parts == k]).max()) for k in parts.unique().tolist()) / len(truth)
+
+
+def test_auto_map_takes_the_latents_when_they_separate_better(monkeypatch):
+    monkeypatch.setattr(placement, "LATENT_MAP_MIN_SAMPLES", 150)
+    x, mu, part = noise_inputs_clustered_latents(60)
+    _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "auto")
+    assert how.startswith("t-SNE of 180 training latents (silhouette inputs") and purity(parts, part) == 1.0
+    # below the size at which an autoencoder's latent is trusted: the inputs' map, as before
+    x, mu, part = noise_inputs_clustered_latents(40)
+    _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "auto")
+    assert how == "t-SNE of 120 training inputs" and purity(parts, part) < 0.8
+    # asked for explicitly, the latents' map needs no inputs
+    _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), None, "latent")
+    assert how == "t-SNE of 120 training latents" and purity(parts, part) == 1.0
+
+
+def test_auto_map_keeps_the_inputs_when_they_separate_better(monkeypatch):
+    monkeypatch.setattr(placement, "LATENT_MAP_MIN_SAMPLES", 150)
+    x, mu, part = blobs()
+    mu = torch.randn(len(part), 2, generator=torch.Generator().manual_seed(3))  # latents carry no structure
+    _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "auto")
+    assert how.startswith("t-SNE of 180 training inputs (silhouette") and purity(parts, part) == 1.0
+
+
+def test_unknown_map_is_refused():
+    from nebula.config import Config
+
+    x, mu, _ = blobs(10)
+    with pytest.raises(ConfigError, match="train.placement_map"):
+        place_anchors("tsne", mu, 3, torch.Generator(), x, "pixels")
+    cfg = Config()
+    cfg.train.placement_map = "pixels"
+    with pytest.raises(ConfigError, match="train.placement_map must be auto, input or latent"):
+        cfg.validate()

@@ -14,7 +14,8 @@ from nebula.nvc.loss import NebulaLoss
 
 
 def test_resolve_pretrain_epochs():
-    assert resolve_pretrain_epochs(-1, 100) == (10, None)
+    assert resolve_pretrain_epochs(-1, 100) == (50, None)  # half the run
+    assert resolve_pretrain_epochs(-1, 5) == (2, None)
     assert resolve_pretrain_epochs(-1, 3) == (1, None)
     assert resolve_pretrain_epochs(-1, 1) == (0, None)
     assert resolve_pretrain_epochs(4, 100) == (4, None)
