@@ -105,6 +105,7 @@ class LossConfig:
     neighbour_space: str = "latent"
     balance_epsilon: float = 0.05
     partition_until: float = 1.0
+    partition_keep: float = 1.0
     reseed_dead: bool = True
     dead_after_epochs: float = 2.0
 
@@ -338,6 +339,7 @@ class Config:
             (lc.neighbour_space in ("latent", "input"),
              f"loss.neighbour_space must be latent or input, found {lc.neighbour_space!r}"),
             (lc.balance_epsilon > 0, f"loss.balance_epsilon must be > 0, found {lc.balance_epsilon}"),
+            (0.0 < lc.partition_keep <= 1.0, f"loss.partition_keep must be in (0, 1], found {lc.partition_keep}"),
             (0.0 <= lc.partition_until <= 1.0, f"loss.partition_until must be in [0, 1], found {lc.partition_until}"),
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),

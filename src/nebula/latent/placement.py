@@ -84,18 +84,40 @@ def map_partition(emb: np.ndarray, m: int, seed: int) -> tuple[np.ndarray, float
     return parts, score
 
 
+def central_members(emb: np.ndarray, parts: np.ndarray, keep: float) -> np.ndarray:
+    """(N,) bool: the ``keep`` fraction of each part of the map emb: (N, 2) whose points lie most clearly
+    inside it, by the ratio of the distance to their own part's centre to that to the nearest other centre
+    (near 0: deep inside; near 1: on the border, where k-means on the map makes its errors)."""
+    if keep >= 1.0:
+        return np.ones(len(parts), dtype=bool)
+    m = int(parts.max()) + 1
+    centres = np.stack([emb[parts == k].mean(0) if (parts == k).any() else np.full(2, np.inf) for k in range(m)])
+    dist = np.sqrt(((emb[:, None, :] - centres[None]) ** 2).sum(-1))  # (N, m), m parts: N x m memory
+    own = dist[np.arange(len(parts)), parts]
+    dist[np.arange(len(parts)), parts] = np.inf
+    ratio = own / np.maximum(dist.min(1), 1e-12)
+    out = np.zeros(len(parts), dtype=bool)
+    for k in range(m):
+        members = np.flatnonzero(parts == k)
+        if len(members):
+            order = members[np.argsort(ratio[members], kind="stable")]
+            out[order[: max(1, int(np.ceil(keep * len(members))))]] = True
+    return out
+
+
 def tsne_partition(inputs: torch.Tensor, m: int, seed: int) -> np.ndarray:
     """(N,) part index in [0, m) of every input (N, ...) from k-means on its 2-D t-SNE map."""
     return map_partition(tsne_map(inputs, m, seed), m, seed)[0]
 
 
 def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str,
-               generator: torch.Generator) -> tuple[np.ndarray, str]:
+               generator: torch.Generator, keep: float = 1.0) -> tuple[np.ndarray, np.ndarray, str]:
     """The partition (N,) of the t-SNE map ``space`` picks, and what it was, for the rows of inputs and mu.
 
     ``input``: the map of the inputs; ``latent``: of the latents mu (N, d); ``auto``: the inputs' map,
     and from ``LATENT_MAP_MIN_SAMPLES`` samples on also the latents' one, keeping the partition with the
-    higher silhouette (:func:`map_partition`). An autoencoder's latent can separate classes that the
+    higher silhouette (:func:`map_partition`); also the (N,) mask of each part's ``keep`` most central
+    members (:func:`central_members`). An autoencoder's latent can separate classes that the
     pixels do not (N2D, McConaughy & Malik 2019: MNIST); on a few hundred samples it has too little to
     learn from and its map, though tight, follows lighting or pose instead (docs/clustering.md).
     """
@@ -107,13 +129,14 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
     scored = []
     for name, x in candidates:
         seed = _seed(generator)
-        parts, score = map_partition(tsne_map(x, m, seed), m, seed)
-        scored.append((score, name, parts))
+        emb = tsne_map(x, m, seed)
+        parts, score = map_partition(emb, m, seed)
+        scored.append((score, name, parts, emb))
     best = max(scored, key=lambda item: item[0])
     how = f"t-SNE of {len(mu)} training {best[1]}"
     if len(scored) > 1:
-        how += " (silhouette " + ", ".join(f"{name} {score:.3f}" for score, name, _ in scored) + ")"
-    return best[2], how
+        how += " (silhouette " + ", ".join(f"{item[1]} {item[0]:.3f}" for item in scored) + ")"
+    return best[2], central_members(best[3], best[2], keep), how
 
 
 def place_anchors(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
@@ -125,10 +148,11 @@ def place_anchors(method: str, mu: torch.Tensor, m: int, generator: torch.Genera
 
 def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
                              inputs: torch.Tensor | None = None,
-                             space: str = "input") -> tuple[torch.Tensor, str, torch.Tensor]:
+                             space: str = "input", keep: float = 1.0) -> tuple[torch.Tensor, str, torch.Tensor]:
     """:func:`place_anchors` plus the partition it used: (N,) int64 part of each latent, -1 for samples
     outside the t-SNE subset (k-means: its labels; random: the nearest anchor). ``space`` is the t-SNE map
-    of ``tsne`` (:func:`choose_map`)."""
+    of ``tsne`` (:func:`choose_map`); there only each part's ``keep`` most central members keep their part
+    (the others get -1: their anchor is the nearest one, as the model learns it)."""
     if space not in MAPS:
         raise ConfigError(f"train.placement_map must be one of {', '.join(MAPS)}, found {space!r}")
     if method not in METHODS:
@@ -141,14 +165,16 @@ def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: t
             idx = torch.randperm(len(mu), generator=generator)[:TSNE_SAMPLES]
             sub = mu[idx.to(mu.device)].float().cpu()
             sub_inputs = inputs[idx.to(inputs.device)] if inputs is not None else None
-            chosen, how = choose_map(sub_inputs, sub, m, space, generator)
+            chosen, central, how = choose_map(sub_inputs, sub, m, space, generator, keep)
             part = torch.from_numpy(chosen)
             centres = random_anchors(sub, m, generator)  # for a part k-means left empty (duplicate points)
             for k in range(m):
                 if (part == k).any():
                     centres[k] = sub[part == k].mean(0)
             parts = torch.full((len(mu),), -1, dtype=torch.long)
-            parts[idx] = part.long()
+            parts[idx] = torch.where(torch.from_numpy(central), part.long(), -1)
+            if keep < 1.0:
+                how += f", the central {keep:.0%} of each part as targets"
             return centres, how, parts
         method = "kmeans"
     if method == "kmeans" and len(mu) >= m:

@@ -55,7 +55,7 @@ class AnchorPlacement(Callback):
             else:
                 inputs = trainer.x[trainer.train_index] if model.anchor_init == "tsne" else None
                 how, parts = model.anchors.place_with_parts(mu, model.anchor_init, trainer.generator, inputs,
-                                                            model.placement_map)
+                                                            model.placement_map, model.lc.partition_keep)
                 model.targets = parts.to(trainer.device) if model.pseudo_labels == "partition" else None
                 model.anchors_ready.fill_(True)
                 msg = f"anchors placed at epoch {epoch}: {how}"

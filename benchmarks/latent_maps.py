@@ -1,0 +1,73 @@
+"""Which t-SNE map places the anchors better: the inputs' or the autoencoder latents'?
+
+    python -m benchmarks.latent_maps [--sets jaffe,umist,...] [--epochs 40] [--seed 0]
+
+For each set, nebula's ``ae`` trains ``--epochs`` epochs on all samples (the warm-up a tvae / nvc-ml run of
+2 x that many epochs makes before it places its anchors); then, on at most 5,000 samples, both 2-D t-SNE maps
+(perplexity :func:`nebula.latent.placement.tsne_perplexity`) are partitioned by k-means with k = classes.
+Printed per set: each map's Hungarian ACC against the labels and its silhouette, and the map that
+``train.placement_map=auto`` takes (the inputs' below ``LATENT_MAP_MIN_SAMPLES`` samples, else the higher
+silhouette). The labels only score; nothing chooses by them. Results: benchmarks/results/latent_maps.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import torch
+
+from benchmarks import clustering, common
+
+
+def compare(name: str, epochs: int, seed: int) -> dict | None:
+    from nebula.config import Config
+    from nebula.evaluate.metrics import hungarian_accuracy
+    from nebula.latent import placement
+    from nebula.run import train
+
+    ds = clustering.load_set(name)
+    if ds is None:
+        print(f"{name}: skipped (not in {clustering.SHARED})", flush=True)
+        return None
+    k = ds.num_classes
+    cfg = Config().apply_variant("ae")
+    cfg.model.num_anchors = k
+    cfg.train.quiet, cfg.train.figures, cfg.train.seed, cfg.train.epochs = True, False, seed, epochs
+    t0 = time.perf_counter()
+    z = train(cfg, dataset=clustering.fit_all(ds)).embeddings["z"]
+    seconds = time.perf_counter() - t0
+    idx = np.random.RandomState(seed).permutation(len(ds))[: placement.TSNE_SAMPLES]
+    x = torch.from_numpy(clustering.flat_input(ds)[idx])
+    row: dict = {"set": name, "samples": len(idx), "classes": k, "ae_seconds": seconds}
+    for space, feats in (("inputs", x), ("latents", torch.from_numpy(z[idx]))):
+        parts, score = placement.map_partition(placement.tsne_map(feats, k, seed), k, seed)
+        row[space] = {"acc": hungarian_accuracy(ds.y[idx], parts), "silhouette": score}
+    latent_ok = len(idx) >= placement.LATENT_MAP_MIN_SAMPLES
+    better = row["latents"]["silhouette"] > row["inputs"]["silhouette"]
+    row["auto"] = "latents" if latent_ok and better else "inputs"
+    print(f"{name:10s} n {len(idx):5d} k {k:3d}  inputs ACC {row['inputs']['acc']:.3f} sil {row['inputs']['silhouette']:.3f}"
+          f"  latents ACC {row['latents']['acc']:.3f} sil {row['latents']['silhouette']:.3f}  auto -> {row['auto']}"
+          f"  (ae {seconds:.0f} s)", flush=True)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.latent_maps", description=__doc__.splitlines()[0])
+    p.add_argument("--sets", default="jaffe,umist,palm,digits,isolet,segment,mnist_test")
+    p.add_argument("--epochs", type=int, default=40, help="the ae's epochs (the warm-up of a run twice as long)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    info = common.machine_info()
+    print(common.header("latent maps", info), flush=True)
+    rows = [r for r in (compare(s, args.epochs, args.seed) for s in args.sets.split(",")) if r is not None]
+    payload = {"command": "python -m benchmarks.latent_maps " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "epochs": args.epochs, "seed": args.seed, "rows": rows}
+    print(f"results: {common.write_result('latent_maps', payload, info)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
