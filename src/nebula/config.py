@@ -75,7 +75,11 @@ class LossConfig:
     ``balance_epsilon`` times the mean distance), or ``partition``: the part of the placement's (and each
     refinement's) partition of the training set, the nearest anchor where a sample has none
     (:mod:`nebula.latent.refine`), until ``partition_until`` (a fraction of ``train.epochs``), then the nearest
-    anchor; ``auto`` (default): ``partition`` when the anchors are placed by t-SNE, else ``nearest``. ``prior``: ``standard`` N(0, I), or ``anchors``: the KL
+    anchor; ``auto`` (default): ``partition`` when the anchors are placed by t-SNE, else ``nearest``.
+    ``partition_weight`` replaces ``anchor_weight`` while a t-SNE map's partition labels the anchor terms (the
+    pull then holds a partition better than the latent's own, against a reconstruction summed over every input
+    feature; 0: keep ``anchor_weight``); ``partition_keep`` < 1 labels only each part's most central fraction
+    (:func:`nebula.latent.placement.central_members`). ``prior``: ``standard`` N(0, I), or ``anchors``: the KL
     is taken to N(a_c, I) with c the nearest anchor. ``neighbours`` k > 0 adds one of each sample's k
     nearest training samples (mined each epoch in the ``neighbour_space``, latent or input) as a further
     view labelled by the sample's pseudo-label. These three are off by default (docs/clustering.md).
@@ -106,6 +110,7 @@ class LossConfig:
     balance_epsilon: float = 0.05
     partition_until: float = 1.0
     partition_keep: float = 1.0
+    partition_weight: float = 16.0
     reseed_dead: bool = True
     dead_after_epochs: float = 2.0
 
@@ -339,6 +344,7 @@ class Config:
             (lc.neighbour_space in ("latent", "input"),
              f"loss.neighbour_space must be latent or input, found {lc.neighbour_space!r}"),
             (lc.balance_epsilon > 0, f"loss.balance_epsilon must be > 0, found {lc.balance_epsilon}"),
+            (lc.partition_weight >= 0, f"loss.partition_weight must be >= 0, found {lc.partition_weight}"),
             (0.0 < lc.partition_keep <= 1.0, f"loss.partition_keep must be in (0, 1], found {lc.partition_keep}"),
             (0.0 <= lc.partition_until <= 1.0, f"loss.partition_until must be in [0, 1], found {lc.partition_until}"),
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),

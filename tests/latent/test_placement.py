@@ -144,3 +144,25 @@ def test_unknown_map_is_refused():
     cfg.train.placement_map = "pixels"
     with pytest.raises(ConfigError, match="train.placement_map must be auto, input or latent"):
         cfg.validate()
+
+
+def test_central_members_keep_each_parts_inner_fraction():
+    import numpy as np
+
+    from nebula.latent.placement import central_members
+
+    # two parts on a line with centres 1 and 9: ratios (own / other centre distance) 0.2, 0.11, 0, 0.6
+    # for part 0 and 0, 0.11, 0.2, 0.6 for part 1; the half with the smallest ratios is kept
+    emb = np.array([[-1.0, 0], [0, 0], [1, 0], [4, 0], [9, 0], [10, 0], [11, 0], [6, 0]])
+    parts = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    keep = central_members(emb, parts, 0.5)
+    assert keep.tolist() == [False, True, True, False, True, True, False, False]
+    assert central_members(emb, parts, 1.0).all()
+    assert central_members(emb, parts, 0.01).sum() == 2  # at least one member of every part
+
+
+def test_partition_keep_leaves_border_samples_without_a_target():
+    x, mu, part = blobs()
+    _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "input", keep=0.6)
+    assert how.endswith("the central 60% of each part as targets")
+    assert (parts >= 0).sum() == 3 * 36 and purity(parts[parts >= 0], part[parts >= 0]) == 1.0

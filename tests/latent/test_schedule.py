@@ -87,3 +87,29 @@ def test_three_epoch_cli_run_trains_with_placed_anchors(tmp_path, tiny_images, c
     assert "placed after 2 epoch(s)" in capsys.readouterr().err
     with np.load(out2 / "embeddings.npz") as f:
         assert f["assign"].min() >= 0
+
+
+def test_partition_weight_holds_a_tsne_partition_and_only_that():
+    """The anchor term weighs loss.partition_weight when a t-SNE map's parts label it, else anchor_weight."""
+    from nebula.run import train
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 4, (3, 8))
+
+    def blobs(n: int) -> NebulaDataset:
+        x = torch.from_numpy((centres[np.arange(n) % 3] + rng.normal(0, 0.5, (n, 8))).astype(np.float32))
+        return NebulaDataset(x=x, y=np.arange(n) % 3, split=(np.arange(n) % 5 == 0).astype(np.int8),
+                             meta={"name": "blobs", "modality": "tabular"})
+
+    def weight(ds: NebulaDataset, *overrides: str) -> float:
+        cfg = Config().apply_variant("tvae")
+        cfg.model.num_anchors, cfg.model.latent_dim, cfg.model.hidden = 3, 2, [16]
+        cfg.train.epochs, cfg.train.quiet, cfg.train.figures = 2, True, False
+        cfg.override(list(overrides))
+        return train(cfg, dataset=ds).model.anchors.anchor_weight
+
+    big, small = blobs(150), blobs(50)  # 120 training samples: t-SNE; 40: k-means on the latents instead
+    assert weight(big) == 16.0
+    assert weight(big, "loss.partition_weight=0", "loss.anchor_weight=2") == 2.0
+    assert weight(big, "train.anchor_init=kmeans") == 1.0
+    assert weight(small) == 1.0

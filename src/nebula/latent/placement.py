@@ -2,11 +2,14 @@
 
 * ``kmeans``: k-means (scikit-learn, n_init = 10) on the training latents mu: (N, d).
 * ``random``: m random training latents.
-* ``tsne``: a partition of the training *inputs* by k-means on their 2-D t-SNE map (inputs flattened,
-  reduced to 50 principal components when wider, at most ``TSNE_SAMPLES`` random samples); anchor k is
-  the mean latent of part k. t-SNE keeps the local neighbourhoods of the input, which on small images
-  separate classes better than the pre-trained latents do (docs/clustering.md), and the anchor terms keep
-  a good starting partition: the placement decides which classes share an anchor.
+* ``tsne``: a partition of the training samples by k-means on a 2-D t-SNE map (at most ``TSNE_SAMPLES``
+  random samples; perplexity :func:`tsne_perplexity`, half the mean part size) of their *inputs* (flattened,
+  reduced to 50 principal components when wider) or of their warmed-up *latents* (``space``; ``auto`` keeps
+  the better separated, :func:`choose_map`); anchor k is the mean latent of part k. t-SNE keeps local
+  neighbourhoods, which on small images separate classes better than briefly pre-trained latents do, while
+  on tens of thousands of digits an autoencoder's latent separates them better than the pixels
+  (docs/clustering.md); the anchor terms keep a good starting partition: the placement decides which
+  classes share an anchor.
 
 Every function returns anchors (m, d) and the name of the method actually used.
 """

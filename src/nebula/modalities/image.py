@@ -1,6 +1,6 @@
 """Images (N, C, H, W) and tabular vectors (as (N, 1, 1, F) images): MLP by default (-c conv, -c -f fire),
 BCE reconstruction, a small random affine augmentation, anchors placed on a t-SNE map of the inputs
-(or of the latents) whose parts the anchor terms keep with weight 16."""
+(or of the latents) whose parts label the anchor terms (weighted ``loss.partition_weight``)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,6 @@ def image_augment(options: dict[str, Any] | None, input_shape: tuple[int, ...]) 
     return build_image_augment(options, input_shape)
 
 
-#: the anchor pull weighs against a reconstruction summed over every pixel; at the generic weight 1 the
-#: latents of 32x32 images keep only 85-95 % of the placement's partition, at 16 nearly all of it, and no
-#: dev set lost (docs/clustering.md, "Beyond digits")
-PARTITION_DEFAULTS: dict = {"loss": {"anchor_weight": 16.0}}
-
 IMAGE = register_modality(Modality(
     "image", encoder="mlp", decoder="auto", reconstruction="bce",
-    augment=image_augment, renderer="image", anchor_init="tsne", config_defaults=PARTITION_DEFAULTS))
+    augment=image_augment, renderer="image", anchor_init="tsne"))

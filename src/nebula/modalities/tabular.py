@@ -4,8 +4,6 @@ encoder and decoder, MSE reconstruction, no augmentation, anchors placed on a t-
 
 from __future__ import annotations
 
-from nebula.modalities.image import PARTITION_DEFAULTS
 from nebula.modalities.record import Modality, register_modality
 
-TABULAR = register_modality(Modality("tabular", encoder="mlp", decoder="auto", reconstruction="mse", anchor_init="tsne",
-                                     config_defaults=PARTITION_DEFAULTS))
+TABULAR = register_modality(Modality("tabular", encoder="mlp", decoder="auto", reconstruction="mse", anchor_init="tsne"))

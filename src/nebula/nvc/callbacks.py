@@ -4,7 +4,8 @@
   warm-up), place the anchors on the training latents (or on a t-SNE map of the inputs) and switch the
   anchor terms on; at the ``train.refine`` epochs re-place them on a t-SNE map of the latents
   (:mod:`nebula.latent.refine`). Under torchrun rank 0 alone places them and every parameter and buffer
-  (and the partition targets) is then broadcast from it.
+  (and the partition targets) is then broadcast from it. At the start of fitting it sets the anchor term's
+  weight (:func:`anchor_weight`).
 * :class:`PartitionTargets`: with ``pseudo_labels = partition``, batches carry ``part``, each sample's part
   of the placement's partition (until ``loss.partition_until`` of the run); checkpoints keep the parts.
 * :class:`DeadAnchors`: after each step, count idle steps per anchor and re-seed dead ones (after
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from nebula.latent.anchors import squared_distances
-from nebula.latent.placement import place_anchors_with_parts
+from nebula.latent.placement import TSNE_MIN_SAMPLES, place_anchors_with_parts
 from nebula.latent.refine import align_parts, part_means, refine_epochs
 from nebula.latent.schedule import dead_after_steps
 from nebula.train import distributed
@@ -34,9 +35,12 @@ class AnchorPlacement(Callback):
     refines them at the ``train.refine`` epochs."""
 
     def on_fit_start(self, trainer: Any) -> None:
-        note = getattr(trainer.model, "pretrain_note", None)
+        model = trainer.model
+        note = getattr(model, "pretrain_note", None)
         if note and trainer.rank == 0:
             print(f"nebula: {note}", file=sys.stderr)
+        if model.anchors is not None:
+            model.anchors.anchor_weight = anchor_weight(model, len(trainer.train_index))
 
     def on_epoch_start(self, trainer: Any, epoch: int, resumed: bool) -> None:
         model = trainer.model
@@ -66,6 +70,15 @@ class AnchorPlacement(Callback):
         if msg:
             trainer.log(msg)
             trainer.history.messages.append(msg)
+
+
+def anchor_weight(model: Any, n_train: int) -> float:
+    """``loss.partition_weight`` when a t-SNE map's partition labels the anchor terms (a ``tsne`` placement
+    with partition pseudo-labels, on enough samples for t-SNE), else ``loss.anchor_weight``."""
+    lc = model.lc
+    mapped = (model.anchor_init == "tsne" and model.pseudo_labels == "partition"
+              and n_train >= max(TSNE_MIN_SAMPLES, model.anchors.num_anchors))
+    return float(lc.partition_weight) if mapped and lc.partition_weight > 0 else float(lc.anchor_weight)
 
 
 @torch.no_grad()
