@@ -74,6 +74,7 @@ def nebula_run(seed: int, scope: dict) -> np.ndarray:
     cfg.model.latent_dim, cfg.model.num_anchors = 10, 10
     cfg.train.epochs, cfg.train.pretrain_epochs, cfg.train.batch_size, cfg.train.lr = 40, 10, 256, 2e-3
     cfg.train.lr_schedule, cfg.train.anchor_init, cfg.train.seed = "constant", "tsne", seed
+    cfg.train.placement_map = "input"  # the README loop maps its inputs
     cfg.train.quiet, cfg.train.figures, cfg.train.device = True, False, "cpu"
     cfg.data.augment, cfg.data.test_fraction = {}, 0.01
     # the README loop's mechanism: batch 256 whatever the set's size, nearest-anchor pseudo-labels (not nebula's
