@@ -75,3 +75,19 @@ def test_bad_input_exits_2_with_one_line(argv, message, capsys, tmp_path):
     assert main([*argv, "-o", str(tmp_path / "x"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_ctrl_c_during_start_up_is_deferred_until_the_imports_are_done():
+    """SIGINT while nebula starts only records itself (an exception raised inside a C++ extension's import
+    aborts the process); resume restores the previous handler and reports it."""
+    import os
+    import signal
+
+    from nebula.cli import startup
+
+    before = signal.getsignal(signal.SIGINT)
+    deferred = startup.defer()
+    os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt here
+    assert startup.resume(deferred) is True
+    assert signal.getsignal(signal.SIGINT) is before
+    assert startup.resume(startup.defer()) is False

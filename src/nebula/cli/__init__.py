@@ -47,11 +47,21 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nebula.cli import startup
+
+    deferred = startup.defer()  # Ctrl-C during the start-up imports: noted, acted on after them
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         parser = build_parser(argv)
         args = parser.parse_args(argv)
-    except KeyboardInterrupt:  # Ctrl-C while the parser imports the command modules
+        if args.command:
+            import torch  # noqa: F401  the slow import every command needs, under the deferred handler
+    except KeyboardInterrupt:  # raised by a handler other than ours (e.g. not the main thread)
+        print("nebula: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        interrupted = startup.resume(deferred)
+    if interrupted:
         print("nebula: interrupted", file=sys.stderr)
         return 130
     if not args.command:
