@@ -43,8 +43,9 @@ def compare(name: str, epochs: int, seed: int) -> dict | None:
     x = torch.from_numpy(clustering.flat_input(ds)[idx])
     row: dict = {"set": name, "samples": len(idx), "classes": k, "ae_seconds": seconds}
     for space, feats in (("inputs", x), ("latents", torch.from_numpy(z[idx]))):
-        parts, score = placement.map_partition(placement.tsne_map(feats, k, seed), k, seed)
-        row[space] = {"acc": hungarian_accuracy(ds.y[idx], parts), "silhouette": score}
+        emb = placement.tsne_map(feats, k, seed)
+        parts = placement.map_partition(emb, k, seed)
+        row[space] = {"acc": hungarian_accuracy(ds.y[idx], parts), "silhouette": placement.silhouette(emb, parts)}
     latent_ok = len(idx) >= placement.LATENT_MAP_MIN_SAMPLES
     better = row["latents"]["silhouette"] > row["inputs"]["silhouette"]
     row["auto"] = "latents" if latent_ok and better else "inputs"

@@ -75,16 +75,20 @@ def tsne_map(x: torch.Tensor, m: int, seed: int) -> np.ndarray:
                 random_state=seed % (2**32 - 1)).fit_transform(flat)
 
 
-def map_partition(emb: np.ndarray, m: int, seed: int) -> tuple[np.ndarray, float]:
-    """(N,) k-means parts in [0, m) of a 2-D map emb: (N, 2) and their silhouette in [-1, 1] (how well
-    separated the parts are: mean over points of (b - a) / max(a, b), a the mean distance to its own part,
-    b to the nearest other; scale-free, so maps of different spaces compare)."""
+def map_partition(emb: np.ndarray, m: int, seed: int) -> np.ndarray:
+    """(N,) k-means parts in [0, m) of a 2-D map emb: (N, 2)."""
     from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=m, n_init=10, random_state=seed).fit_predict(emb)
+
+
+def silhouette(emb: np.ndarray, parts: np.ndarray) -> float:
+    """Silhouette in [-1, 1] of the parts (N,) of a map emb: (N, 2), how well separated they are: the mean
+    over points of (b - a) / max(a, b), a the mean distance to its own part, b to the nearest other;
+    scale-free, so maps of different spaces compare (-1 when fewer than 2 parts or every point its own)."""
     from sklearn.metrics import silhouette_score
 
-    parts = KMeans(n_clusters=m, n_init=10, random_state=seed).fit_predict(emb)
-    score = float(silhouette_score(emb, parts)) if 1 < len(np.unique(parts)) < len(emb) else -1.0
-    return parts, score
+    return float(silhouette_score(emb, parts)) if 1 < len(np.unique(parts)) < len(emb) else -1.0
 
 
 def central_members(emb: np.ndarray, parts: np.ndarray, keep: float) -> np.ndarray:
@@ -108,18 +112,13 @@ def central_members(emb: np.ndarray, parts: np.ndarray, keep: float) -> np.ndarr
     return out
 
 
-def tsne_partition(inputs: torch.Tensor, m: int, seed: int) -> np.ndarray:
-    """(N,) part index in [0, m) of every input (N, ...) from k-means on its 2-D t-SNE map."""
-    return map_partition(tsne_map(inputs, m, seed), m, seed)[0]
-
-
 def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str,
                generator: torch.Generator, keep: float = 1.0) -> tuple[np.ndarray, np.ndarray, str]:
     """The partition (N,) of the t-SNE map ``space`` picks, and what it was, for the rows of inputs and mu.
 
     ``input``: the map of the inputs; ``latent``: of the latents mu (N, d); ``auto``: the inputs' map,
     and from ``LATENT_MAP_MIN_SAMPLES`` samples on also the latents' one, keeping the partition with the
-    higher silhouette (:func:`map_partition`); also the (N,) mask of each part's ``keep`` most central
+    higher :func:`silhouette` (computed only then); also the (N,) mask of each part's ``keep`` most central
     members (:func:`central_members`). An autoencoder's latent can separate classes that the
     pixels do not (N2D, McConaughy & Malik 2019: MNIST); on a few hundred samples it has too little to
     learn from and its map, though tight, follows lighting or pose instead (docs/clustering.md).
@@ -133,8 +132,8 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
     for name, x in candidates:
         seed = _seed(generator)
         emb = tsne_map(x, m, seed)
-        parts, score = map_partition(emb, m, seed)
-        scored.append((score, name, parts, emb))
+        parts = map_partition(emb, m, seed)
+        scored.append((silhouette(emb, parts) if len(candidates) > 1 else 0.0, name, parts, emb))
     best = max(scored, key=lambda item: item[0])
     how = f"t-SNE of {len(mu)} training {best[1]}"
     if len(scored) > 1:

@@ -58,10 +58,8 @@ class AnchorPlacement(Callback):
                 msg = refine_anchors(model, mu, trainer.generator, epoch)
             else:
                 inputs = trainer.x[trainer.train_index] if model.anchor_init == "tsne" else None
-                lc = getattr(model, "lc", None)
                 how, parts = model.anchors.place_with_parts(mu, model.anchor_init, trainer.generator, inputs,
-                                                            getattr(model, "placement_map", "input"),
-                                                            lc.partition_keep if lc is not None else 1.0)
+                                                            model.placement_map, model.lc.partition_keep)
                 model.targets = parts.to(trainer.device) if model.pseudo_labels == "partition" else None
                 model.anchors_ready.fill_(True)
                 msg = f"anchors placed at epoch {epoch}: {how}"
@@ -77,10 +75,8 @@ class AnchorPlacement(Callback):
 def anchor_weight(model: Any, n_train: int) -> float:
     """``loss.partition_weight`` when a t-SNE map's partition labels the anchor terms (a ``tsne`` placement
     with partition pseudo-labels, on enough samples for t-SNE), else ``loss.anchor_weight``."""
-    lc = getattr(model, "lc", None)
-    if lc is None:  # a model with anchors but without NVC's loss options (e.g. translation): as it is
-        return float(model.anchors.anchor_weight)
-    mapped = (model.anchor_init == "tsne" and getattr(model, "pseudo_labels", "nearest") == "partition"
+    lc = model.lc
+    mapped = (model.anchor_init == "tsne" and model.pseudo_labels == "partition"
               and n_train >= max(TSNE_MIN_SAMPLES, model.anchors.num_anchors))
     return float(lc.partition_weight) if mapped and lc.partition_weight > 0 else float(lc.anchor_weight)
 
