@@ -16,7 +16,7 @@ and NMF. Figures are means (and standard deviations) over the seeds. Acceptance 
 tvae and nvc-ml probes >= the tf-idf + LSA-100 probe and their nearest-anchor ACC >= the best
 label-free baseline ACC. Writes benchmarks/results/text.json and prints the table.
 
-    OMP_NUM_THREADS=1 python -m benchmarks text
+    OMP_NUM_THREADS=1 python -m benchmarks text --jobs 2        # both cores: two model runs at a time
     OMP_NUM_THREADS=1 python -m benchmarks text --datasets trec --seeds 0 --seq-seeds none   # quick
 """
 
@@ -92,13 +92,15 @@ def baselines(texts: list[str], y: np.ndarray, split: np.ndarray, seeds: list[in
 
 
 def model_rows(name: str, path: Path, k: int, variants: list[str], seeds: list[int], out: Path,
-               config: Path | None = None, extra: list[str] | None = None, epochs: int | None = None) -> dict[str, list[dict[str, float]]]:
-    """compare() runs: per variant, one row per seed with probe, anchor / k-means ACC and NMI, seconds."""
+               config: Path | None = None, extra: list[str] | None = None, epochs: int | None = None,
+               jobs: int = 1) -> dict[str, list[dict[str, float]]]:
+    """compare() runs (``jobs`` at a time, one thread each): per variant, one row per seed with probe,
+    anchor / k-means ACC and NMI, seconds."""
     from nebula.experiments.grid import compare
 
     overrides = [f"model.num_anchors={k}", *(extra or [])]
     result = compare(str(path), variants, seeds, out, config=str(config) if config else None, overrides=overrides,
-                     epochs=epochs, threads=1, overwrite=True, log=lambda s: print(f"  [{name}] {s}", flush=True))
+                     epochs=epochs, threads=1, jobs=jobs, overwrite=True, log=lambda s: print(f"  [{name}] {s}", flush=True))
     rows: dict[str, list[dict[str, float]]] = {}
     keys = ("linear_probe", "knn10", "anchor_acc", "anchor_nmi", "kmeans_acc", "kmeans_nmi", "train_seconds")
     for r in result.rows:
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seq-seeds", default="0", help="seeds of the sequence-VAE recipe runs ('none': skip)")
     p.add_argument("--epochs", type=int, help="override train.epochs of the default-model runs (quick checks)")
     p.add_argument("--no-tsne", action="store_true", help="skip the LSA-100 + t-SNE + k-means baseline")
+    p.add_argument("--jobs", type=int, default=1, help="model runs trained at once (worker processes, one thread each)")
     p.add_argument("--out", default=str(common.ROOT / "runs" / "bench-text"), help="run folders")
     p.add_argument("--name", default="text", help="results file benchmarks/results/NAME.json")
     args = p.parse_args(argv)
@@ -178,10 +181,11 @@ def main(argv: list[str] | None = None) -> int:
         methods = baselines(raw_texts(path), y, split, seeds, tsne=not args.no_tsne)
         print(f"  baselines: {time.perf_counter() - t0:.0f} s", flush=True)
         if variants and seeds:
-            methods.update(model_rows(name, path, k, variants, seeds, Path(args.out) / name, epochs=args.epochs))
+            methods.update(model_rows(name, path, k, variants, seeds, Path(args.out) / name, epochs=args.epochs,
+                                      jobs=args.jobs))
         if seq_seeds:
             seq = model_rows(name, path, k, ["tvae"], seq_seeds, Path(args.out) / f"{name}-seq",
-                             config=common.ROOT / "configs" / recipe, extra=seq_extra)
+                             config=common.ROOT / "configs" / recipe, extra=seq_extra, jobs=args.jobs)
             methods[SEQ] = seq["tvae"]
         results[name] = {"texts": len(ds), "classes": k, "methods": methods, "acceptance": acceptance(methods)}
         print(table(name, methods), flush=True)

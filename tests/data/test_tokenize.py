@@ -102,3 +102,37 @@ def test_bad_state_and_kind() -> None:
         fit_tokenizer(TEXTS, "bpe")
     with pytest.raises(DataError, match="must start with"):
         WordVocabulary(["a", "b", "c", "d"])
+
+
+def test_word_pairs_follow_eos_and_survive_the_state() -> None:
+    texts = ["how many dogs", "how many cats", "how far away", "a b"]
+    vocab = WordVocabulary.fit(texts, ngrams=2, max_length=10)
+    words = vocab.num_words
+    # pairs held by >= 2 texts: only (how, many); ids after the words, text "how many"
+    assert vocab.pairs == [(vocab.stoi["how"], vocab.stoi["many"])]
+    assert vocab.vocab_size == words + 1 and vocab.id_to_token(words) == "how many"
+    ids, lengths = vocab.encode(["how many birds how many"])
+    row = ids[0].tolist()
+    assert lengths.tolist() == [5]
+    # <bos> 5 words (birds unknown) <eos>, then the pair twice, then padding
+    assert row[:7] == [BOS_ID, vocab.stoi["how"], vocab.stoi["many"], UNK_ID, vocab.stoi["how"], vocab.stoi["many"], EOS_ID]
+    assert row[7:] == [words, words, PAD_ID]
+    assert vocab.decode(ids) == ["how many <unk> how many"]  # decoding stops at <eos>
+    again = tokenizer_from_state(json.loads(json.dumps(vocab.to_state())))
+    assert torch.equal(again.encode(["how many birds how many"])[0], ids) and again.vocab_size == vocab.vocab_size
+    # the pairs fill only the room L leaves; without ngrams=2 there are none
+    how, many, dogs = (vocab.stoi[w] for w in ("how", "many", "dogs"))
+    assert vocab.encode(["how many dogs"], max_length=6)[0][0].tolist() == [BOS_ID, how, many, dogs, EOS_ID, words]
+    assert vocab.encode(["how many dogs"], max_length=5)[0][0].tolist() == [BOS_ID, how, many, dogs, EOS_ID]
+    assert WordVocabulary.fit(texts).pairs == []
+    with pytest.raises(DataError, match="ngrams must be 1 or 2"):
+        WordVocabulary.fit(texts, ngrams=3)
+    with pytest.raises(DataError, match="needs tokenizer=word"):
+        fit_tokenizer(texts, "subword", ngrams=2)
+
+
+def test_sequence_ids_mask_everything_after_the_first_eos() -> None:
+    from nebula.data.tokenize import sequence_ids
+
+    ids = torch.tensor([[BOS_ID, 7, EOS_ID, 9, 9, PAD_ID], [BOS_ID, 5, 6, EOS_ID, PAD_ID, PAD_ID]])
+    assert sequence_ids(ids).tolist() == [[BOS_ID, 7, EOS_ID, 0, 0, 0], [BOS_ID, 5, 6, EOS_ID, 0, 0]]

@@ -66,6 +66,11 @@ def test_loader_option_and_encoder_init(tmp_path: Path) -> None:
     vec = write_vectors(tmp_path / "v.vec", True)
     ds = load(data, options={"vectors": str(vec)})
     assert ds.meta["vectors"].shape == (ds.meta["vocab_size"], 3) and ds.meta["vectors_dim"] == 3
+    paired = load(data, options={"vectors": str(vec), "ngrams": 2})
+    tokens = paired.meta["state"]["tokens"]
+    pair = paired.meta["state"]["pairs"].index([tokens.index("apple"), tokens.index("linux")]) + len(tokens)
+    mean = (np.asarray(VECS["apple"]) + np.asarray(VECS["linux"])) / 2  # a word pair starts from its words' mean
+    assert np.allclose(paired.meta["vectors"][pair], mean, atol=1e-6)
     cfg = ModelConfig(feature_dim=8)
     configure_text(cfg, ds.meta)
     enc = build_encoder("bow", ds.x.shape[1:], cfg)

@@ -14,6 +14,7 @@ from nebula.losses.token import token_counts, token_cross_entropy
 from nebula.nn import build_decoder, build_encoder
 
 V, L, N = 30, 9, 5
+LENGTHS = [1, 3, 7, 5, 2]
 
 
 def model_cfg(**options) -> ModelConfig:
@@ -26,7 +27,7 @@ def model_cfg(**options) -> ModelConfig:
 def batch(seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     x = torch.zeros(N, L, dtype=torch.long)
-    for i, n in enumerate([1, 3, 7, 5, 2]):
+    for i, n in enumerate(LENGTHS):
         x[i, 0] = BOS_ID
         x[i, 1 : n + 1] = torch.randint(4, V, (n,), generator=g)
         x[i, n + 1] = EOS_ID
@@ -49,6 +50,11 @@ def test_encoders_shape_padding_invariance_and_gradient(name: str) -> None:
         torch.testing.assert_close(enc(longer), enc(torch.cat([x, torch.zeros(N, 4, dtype=torch.long)], 1)))
     else:
         torch.testing.assert_close(enc(longer), h, atol=1e-6, rtol=1e-5)
+    # ids after <eos> (a bag's word-pair ids) do not change the encoding either
+    tail = x.clone()
+    for i, n in enumerate(LENGTHS):
+        tail[i, n + 2 :] = 5
+    torch.testing.assert_close(enc(tail), enc(x), atol=1e-6, rtol=1e-5)
     enc.train()
     enc(x).sum().backward()
     assert enc.embedding.weight.grad is not None and enc.embedding.weight.grad.abs().sum() > 0
@@ -123,6 +129,8 @@ def test_token_cross_entropy_matches_manual_sum() -> None:
         sum(-F.log_softmax(logits[i, t], -1)[x[i, t]] for t in range(1, L) if x[i, t] != PAD_ID) for i in range(N)])
     torch.testing.assert_close(loss, manual)
     assert token_counts(x).tolist() == [2, 4, 8, 6, 3]
+    tail = torch.where(x == PAD_ID, torch.full_like(x, 5), x)  # ids after <eos> are not scored
+    torch.testing.assert_close(token_cross_entropy(logits, tail), loss)
     rec = get_reconstruction("token_ce")
     assert torch.equal(rec.to_data(logits), logits.argmax(-1))
 

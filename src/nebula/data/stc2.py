@@ -61,7 +61,7 @@ def read_stc2(text_path: Path, label_path: Path, encoding: str = "utf-8") -> tup
 
 @register_format("stc2", "text", lambda p: stc2_pair(p) is not None, priority=7)
 def load_stc2(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max_vocab: int | None = None,
-              min_freq: int | None = None, lower: bool = True, max_length: int | None = None,
+              min_freq: int | None = None, lower: bool = True, max_length: int | None = None, ngrams: int | None = None,
               state: dict[str, Any] | None = None, test_fraction: float = 0.2, split_seed: int = 0,
               vectors: str | None = None, **other: Any) -> NebulaDataset:
     """``NAME.txt`` + ``NAME_gnd.txt`` (SearchSnippets, StackOverflow, Biomedical of STC2)."""

@@ -12,6 +12,8 @@ Common loader options (``--data-option KEY=VALUE``):
     max_vocab    vocabulary size including the 4 specials (word: 20000, subword: 8000)
     min_freq     minimum training-split count of a word (default 1; subword default 2)
     lower        lower-case before tokenising (default true)
+    ngrams       1 (default): words only; 2 (word tokenizer): frequent adjacent word pairs are tokens
+                 too, their ids after <eos> (bag-of-words coders count them; sequence coders stop at <eos>)
     max_length   padded length L including <bos>/<eos>; default: 99th percentile of the training
                  lengths + 2, at most 128
     state        a saved tokenizer state (set by ``Run.load_data``; overrides the fitting options)
@@ -91,7 +93,7 @@ def _labels(values: list[str]) -> tuple[np.ndarray, list[str]]:
 
 def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | None, source: str, *,
                  state: dict[str, Any] | None = None, tokenizer: str = "word", max_vocab: int | None = None,
-                 min_freq: int | None = None, lower: bool = True, max_length: int | None = None,
+                 min_freq: int | None = None, lower: bool = True, max_length: int | None = None, ngrams: int | None = None,
                  test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None,
                  **meta: Any) -> NebulaDataset:
     """Split (when there is no official split), fit the tokenizer on the train split, encode everything.
@@ -117,9 +119,10 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
     else:
         train_texts = [t for t, s in zip(texts, split) if s == 0] or list(texts)
         freq = (2 if tokenizer == "subword" else 1) if min_freq is None else int(min_freq)
-        tok = fit_tokenizer(train_texts, tokenizer, max_vocab, freq, bool(lower), int(max_length or 3))
-        if max_length is None:  # 99th percentile of the training lengths + <bos>/<eos>
-            lengths = [len(ids) for ids in tok.batch_ids(train_texts)]
+        tok = fit_tokenizer(train_texts, tokenizer, max_vocab, freq, bool(lower), int(max_length or 3),
+                            ngrams=int(ngrams or 1))
+        if max_length is None:  # 99th percentile of the training lengths (words and word pairs) + <bos>/<eos>
+            lengths = [len(ids) + len(tok.pair_ids(ids)) for ids in tok.batch_ids(train_texts)]
             tok.max_length = max(3, int(min(np.ceil(np.percentile(lengths, 99)) + 2, MAX_AUTO_LENGTH)))
     x, lengths = tok.encode(texts)
     ids = x.numpy()
@@ -133,7 +136,12 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
         if vectors:
             from nebula.data.vectors import aligned_vectors
 
-            meta["vectors"], facts = aligned_vectors(vectors, [tok.id_to_token(i) for i in range(tok.vocab_size)])
+            words = getattr(tok, "num_words", tok.vocab_size)
+            matrix, facts = aligned_vectors(vectors, [tok.id_to_token(i) for i in range(words)])
+            pairs = np.asarray(getattr(tok, "pairs", []), dtype=np.int64).reshape(-1, 2)
+            if len(pairs):  # a word pair starts from the mean of its two words' vectors
+                matrix = np.concatenate([matrix, (matrix[pairs[:, 0]] + matrix[pairs[:, 1]]) / 2])
+            meta["vectors"] = matrix
             meta.update(facts)
     meta.update(modality="text", **tokenizer_facts(tok), state=tok.to_state(),
                 truncated=int((lengths > tok.max_length - 2).sum()),
@@ -164,7 +172,7 @@ def _other_format_options(other: dict[str, Any], state: dict[str, Any] | None, p
 
 def _common(scope: dict[str, Any]) -> dict[str, Any]:
     """The tokenizer and split options shared by every text loader, picked from a loader's locals()."""
-    return {k: scope[k] for k in ("state", "tokenizer", "max_vocab", "min_freq", "lower", "max_length",
+    return {k: scope[k] for k in ("state", "tokenizer", "max_vocab", "min_freq", "lower", "max_length", "ngrams",
                                   "test_fraction", "split_seed", "vectors")}
 
 
@@ -197,7 +205,7 @@ def read_trec(path: Path, labels: str = "coarse", encoding: str = "latin-1") -> 
 
 @register_format("trec", "text", _is_trec, priority=6)
 def load_trec(path: Path, labels: str = "coarse", encoding: str = "latin-1", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
-                lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
+                lower: bool = True, max_length: int | None = None, ngrams: int | None = None, state: dict[str, Any] | None = None,
                 test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """TREC question classification (Li & Roth 2002). A folder with ``TREC.train`` and ``TREC.test``
     gives the official split (5,452 / 500); a single file gets a seeded stratified split.
@@ -232,7 +240,7 @@ def _is_label_tab(path: Path) -> bool:
 
 @register_format("label-tab", "text", _is_label_tab, priority=4)
 def load_label_tab(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
-                lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
+                lower: bool = True, max_length: int | None = None, ngrams: int | None = None, state: dict[str, Any] | None = None,
                 test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """``label<TAB>text`` per line, no header (the SMS Spam Collection layout); no official split."""
     _other_format_options(other, state, path, "label-tab")
@@ -289,7 +297,7 @@ def detect_header(rows: list[list[str]]) -> bool:
 def load_delimited(path: Path, encoding: str = "utf-8", header: bool | str = "auto", delimiter: str | None = None,
                    label_column: str | int | None = None, text_column: str | int | None = None,
                    tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
-                lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
+                lower: bool = True, max_length: int | None = None, ngrams: int | None = None, state: dict[str, Any] | None = None,
                 test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """CSV (``.csv``, comma) or TSV (``.tsv``, tab) with a label and a text column.
 
@@ -335,7 +343,7 @@ def _is_lines(path: Path) -> bool:
 
 @register_format("lines", "text", _is_lines, priority=-1)
 def load_lines(path: Path, encoding: str = "utf-8", tokenizer: str = "word", max_vocab: int | None = None, min_freq: int | None = None,
-                lower: bool = True, max_length: int | None = None, state: dict[str, Any] | None = None,
+                lower: bool = True, max_length: int | None = None, ngrams: int | None = None, state: dict[str, Any] | None = None,
                 test_fraction: float = 0.2, split_seed: int = 0, vectors: str | None = None, **other: Any) -> NebulaDataset:
     """One sentence per line, no labels (blank lines skipped); no official split."""
     _other_format_options(other, state, path, "lines")

@@ -4,7 +4,10 @@ Both turn a list of strings into a padded (N, L) int64 tensor laid out as
 
     [<bos>, t_1, ..., t_n, <eos>, <pad>, ..., <pad>]     (n <= L - 2, longer texts are truncated)
 
-with the fixed special ids ``<pad>`` = 0, ``<unk>`` = 1, ``<bos>`` = 2, ``<eos>`` = 3 (the token
+or, for a word vocabulary fitted with ``ngrams=2``, ``[<bos>, t_1 .. t_n, <eos>, g_1 .. g_k, <pad>..]``
+where g_j are the ids of the text's known word pairs (t_i, t_i+1) (a bag-of-words coder counts every
+non-pad token; a sequence ends at its first ``<eos>``: :func:`sequence_ids` masks the pairs out), with
+the fixed special ids ``<pad>`` = 0, ``<unk>`` = 1, ``<bos>`` = 2, ``<eos>`` = 3 (the token
 cross-entropy ignores id 0 without being told the vocabulary). A tokeniser is fitted on the training
 split only and travels with a run as a JSON-able ``state`` dict (``meta["state"]`` of the dataset,
 ``data_state.json`` / ``run.json`` of the run), from which :func:`tokenizer_from_state` rebuilds it.
@@ -25,6 +28,7 @@ from nebula.errors import DataError
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIALS = (PAD, UNK, BOS, EOS)
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+NUM_SPECIAL_IDS = len(SPECIALS)
 #: words (with an inner apostrophe: don't, o'clock) or single punctuation marks
 DEFAULT_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
 
@@ -56,6 +60,10 @@ class TextTokenizer:
     def join(self, tokens: list[str]) -> str:
         return " ".join(tokens)
 
+    def pair_ids(self, ids: list[int]) -> list[int]:
+        """Ids of the known word pairs of a text's token ids (in order); none without ``ngrams=2``."""
+        return []
+
     def encode(self, texts: Sequence[str], max_length: int | None = None) -> tuple[torch.Tensor, np.ndarray]:
         """texts -> (ids (N, L) int64, lengths (N,) number of tokens before truncation, without bos/eos).
 
@@ -73,6 +81,8 @@ class TextTokenizer:
             out[i, 0] = BOS_ID
             out[i, 1 : 1 + len(ids)] = ids
             out[i, 1 + len(ids)] = EOS_ID
+            pairs = self.pair_ids(ids)[: room - len(ids)]
+            out[i, 2 + len(ids) : 2 + len(ids) + len(pairs)] = pairs
         return torch.from_numpy(out), lengths
 
     def decode(self, ids: torch.Tensor | np.ndarray | Sequence[Sequence[int]], keep_unk: bool = True) -> list[str]:
@@ -108,15 +118,22 @@ class WordVocabulary(TextTokenizer):
         lower: lower-case texts before tokenising.
         pattern: ``re`` pattern whose matches are the tokens.
         max_length: default padded length L (including <bos> and <eos>).
+        pairs: word-id pairs (a, b) that are tokens too, ids ``len(tokens) + j`` (token text "a b").
     """
 
     kind = "word"
 
-    def __init__(self, tokens: Sequence[str], lower: bool = True, pattern: str = DEFAULT_PATTERN, max_length: int = 32) -> None:
+    def __init__(self, tokens: Sequence[str], lower: bool = True, pattern: str = DEFAULT_PATTERN, max_length: int = 32,
+                 pairs: Sequence[Sequence[int]] = ()) -> None:
         tokens = list(tokens)
         if tuple(tokens[:4]) != SPECIALS:
             raise DataError(f"word vocabulary must start with {list(SPECIALS)}, found {tokens[:4]}")
-        self.itos = tokens
+        self.num_words = len(tokens)
+        self.pairs = [(int(a), int(b)) for a, b in pairs]
+        if any(not (NUM_SPECIAL_IDS <= a < self.num_words and NUM_SPECIAL_IDS <= b < self.num_words) for a, b in self.pairs):
+            raise DataError("word vocabulary: a word pair refers to an id outside the vocabulary's words")
+        self.pair_index = {p: self.num_words + j for j, p in enumerate(self.pairs)}
+        self.itos = tokens + [f"{tokens[a]} {tokens[b]}" for a, b in self.pairs]
         self.stoi = {t: i for i, t in enumerate(tokens)}
         self.lower = bool(lower)
         self.pattern = pattern
@@ -125,10 +142,12 @@ class WordVocabulary(TextTokenizer):
 
     @classmethod
     def fit(cls, texts: Sequence[str], max_size: int | None = 20000, min_freq: int = 1, lower: bool = True,
-            pattern: str = DEFAULT_PATTERN, max_length: int = 32) -> WordVocabulary:
+            pattern: str = DEFAULT_PATTERN, max_length: int = 32, ngrams: int = 1) -> WordVocabulary:
         """Count regex tokens of ``texts`` (the training split) and keep those seen at least ``min_freq``
         times, the most frequent first (ties alphabetical), at most ``max_size`` entries including the 4
-        specials."""
+        specials. ``ngrams=2`` adds the pairs of adjacent kept words found in at least
+        ``max(2, min_freq)`` training texts (the ``min_df`` of a bigram tf-idf), the most frequent
+        first, at most as many pairs as words."""
         regex = re.compile(pattern)
         counts: Counter[str] = Counter()
         for text in texts:
@@ -140,7 +159,22 @@ class WordVocabulary(TextTokenizer):
             if max_size < len(SPECIALS) + 1:
                 raise DataError(f"text max_vocab must be >= {len(SPECIALS) + 1}, found {max_size}")
             kept = kept[: max_size - len(SPECIALS)]
-        return cls([*SPECIALS, *kept], lower, pattern, max_length)
+        if ngrams not in (1, 2):
+            raise DataError(f"text ngrams must be 1 or 2, found {ngrams}")
+        vocab = cls([*SPECIALS, *kept], lower, pattern, max_length)
+        if ngrams == 2:
+            vocab = cls(vocab.itos, lower, pattern, max_length, vocab.frequent_pairs(texts, max(2, min_freq)))
+        return vocab
+
+    def frequent_pairs(self, texts: Sequence[str], min_df: int) -> list[tuple[int, int]]:
+        """Adjacent pairs of known words held by at least ``min_df`` of ``texts``, by decreasing
+        document frequency (ties by id), at most as many as the vocabulary has words."""
+        df: Counter[tuple[int, int]] = Counter()
+        for text in texts:
+            ids = self.ids(text)
+            df.update({(a, b) for a, b in zip(ids, ids[1:]) if a >= NUM_SPECIAL_IDS and b >= NUM_SPECIAL_IDS})
+        kept = sorted((p for p, c in df.items() if c >= min_df), key=lambda p: (-df[p], p))
+        return kept[: self.num_words - NUM_SPECIAL_IDS]
 
     @property
     def vocab_size(self) -> int:
@@ -153,12 +187,18 @@ class WordVocabulary(TextTokenizer):
         get = self.stoi.get
         return [get(t, UNK_ID) for t in self.tokens(text)]
 
+    def pair_ids(self, ids: list[int]) -> list[int]:
+        if not self.pair_index:
+            return []
+        get = self.pair_index.get
+        return [j for j in (get(p) for p in zip(ids, ids[1:])) if j is not None]
+
     def id_to_token(self, index: int) -> str:
         return self.itos[index]
 
     def to_state(self) -> dict[str, Any]:
-        return {"kind": self.kind, "tokens": list(self.itos), "lower": self.lower, "pattern": self.pattern,
-                "max_length": self.max_length}
+        return {"kind": self.kind, "tokens": list(self.itos[: self.num_words]), "lower": self.lower,
+                "pattern": self.pattern, "max_length": self.max_length, "pairs": [list(p) for p in self.pairs]}
 
 
 class SubwordTokenizer(TextTokenizer):
@@ -216,10 +256,13 @@ class SubwordTokenizer(TextTokenizer):
 
 
 def fit_tokenizer(texts: Sequence[str], kind: str = "word", max_vocab: int | None = 20000, min_freq: int = 1,
-                  lower: bool = True, max_length: int = 32, pattern: str = DEFAULT_PATTERN) -> TextTokenizer:
-    """A ``word`` or ``subword`` tokenizer fitted on ``texts`` (the training split)."""
+                  lower: bool = True, max_length: int = 32, pattern: str = DEFAULT_PATTERN, ngrams: int = 1) -> TextTokenizer:
+    """A ``word`` or ``subword`` tokenizer fitted on ``texts`` (the training split); ``ngrams=2``
+    (word only) adds frequent word pairs as tokens (:meth:`WordVocabulary.fit`)."""
     if kind == "word":
-        return WordVocabulary.fit(texts, max_vocab, min_freq, lower, pattern, max_length)
+        return WordVocabulary.fit(texts, max_vocab, min_freq, lower, pattern, max_length, ngrams)
+    if ngrams != 1:
+        raise DataError(f"text ngrams={ngrams} needs tokenizer=word (found {kind!r})")
     if kind == "subword":
         return SubwordTokenizer.fit(texts, max_vocab or 8000, max(min_freq, 1), lower, max_length)
     raise DataError(f"text tokenizer must be word or subword, found {kind!r}")
@@ -230,7 +273,7 @@ def tokenizer_from_state(state: dict[str, Any]) -> TextTokenizer:
     kind = state.get("kind") if isinstance(state, dict) else None
     if kind == "word":
         return WordVocabulary(state["tokens"], state.get("lower", True), state.get("pattern", DEFAULT_PATTERN),
-                              state.get("max_length", 32))
+                              state.get("max_length", 32), state.get("pairs", ()))
     if kind == "subword":
         from tokenizers import Tokenizer
 
@@ -241,3 +284,12 @@ def tokenizer_from_state(state: dict[str, Any]) -> TextTokenizer:
 def tokenizer_facts(tok: TextTokenizer) -> dict[str, Any]:
     """vocab_size, max_length and the special ids: what the sequence networks need (model.options)."""
     return {"vocab_size": tok.vocab_size, "max_length": tok.max_length, "tokenizer": tok.kind, **tok.special_ids()}
+
+
+def sequence_ids(ids: torch.Tensor) -> torch.Tensor:
+    """(N, L) ids with every position after the first ``<eos>`` set to ``<pad>``: the sequence a
+    sequence encoder, decoder or token cross-entropy reads (the word-pair ids a bag of words counts
+    follow ``<eos>``; module docstring). Ids without pairs come back unchanged."""
+    ids = ids.long()
+    after = (ids == EOS_ID).long().cumsum(1) - (ids == EOS_ID).long() > 0
+    return ids.masked_fill(after, PAD_ID)

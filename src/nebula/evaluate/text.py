@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from nebula.data.tokenize import PAD_ID, TextTokenizer, tokenizer_from_state  # noqa: E402
+from nebula.data.tokenize import PAD_ID, TextTokenizer, sequence_ids, tokenizer_from_state  # noqa: E402
 from nebula.evaluate.canvas import register_renderer  # noqa: E402
 from nebula.evaluate.evaluator import register_evaluator  # noqa: E402
 from nebula.latent.gaussian import kl_standard_normal  # noqa: E402
@@ -126,13 +126,14 @@ def token_metrics(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256
             z = mu + torch.exp(log_sigma) * eps
             kl = kl_standard_normal(mu, log_sigma).sum(1)
             elbo += float((model.reconstruction.loss(model.decode(z, xb), xb) + kl).sum())
-        tokens += int(token_counts(xb).sum())
         output = model.decode(mu)
         sequence = sequence and output.dim() == 3
+        tokens += int(token_counts(sequence_ids(xb) if sequence else xb).sum())
         if sequence:  # a bag-of-words decoder has no word order to compare
             pred = model.to_data(output).to(xb.device)
-            scored = xb[:, 1:] != PAD_ID
-            hit = (pred[:, 1:] == xb[:, 1:]) & scored
+            seq = sequence_ids(xb)
+            scored = seq[:, 1:] != PAD_ID
+            hit = (pred[:, 1:] == seq[:, 1:]) & scored
             correct += int(hit.sum())
             exact += int((hit.sum(1) == scored.sum(1)).sum())
     out = {"text_nll_per_token": nll / max(tokens, 1), "text_scored_tokens": tokens}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nebula.data.tokenize import PAD_ID
+from nebula.data.tokenize import PAD_ID, sequence_ids
 from nebula.losses.reconstruction import register_reconstruction
 
 
@@ -25,10 +25,11 @@ def token_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Ten
 
         L_rec,i = - sum_{t=1}^{L-1} [y_it != <pad>] log softmax(logits_it)[y_it]
 
-    logits: (N, L, V); target: (N, L) token ids (any dtype holding integers).
+    logits: (N, L, V); target: (N, L) token ids (any dtype holding integers); positions after the
+    first ``<eos>`` (a bag's word-pair ids, :func:`nebula.data.tokenize.sequence_ids`) are not scored.
     """
     n, length, vocab = logits.shape
-    y = target.long().clone()
+    y = sequence_ids(target).clone()
     y[:, 0] = PAD_ID  # position 0 (<bos>) is given, not predicted; ignoring it avoids slicing the logits
     nll = F.cross_entropy(logits.reshape(-1, vocab).float(), y.reshape(-1), ignore_index=PAD_ID, reduction="none")
     return nll.view(n, length).sum(1)

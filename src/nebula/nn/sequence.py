@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nebula.data.tokenize import sequence_ids
 from nebula.errors import ConfigError
 from nebula.registry import register
 
@@ -82,7 +83,7 @@ class RNNEncoder(nn.Module):
         self.out_features = feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ids = x.long()
+        ids = sequence_ids(x)
         n, length = ids.shape
         lengths = (ids != self.pad_id).sum(1).clamp_min(1)
         rows = torch.arange(n, device=ids.device)
@@ -115,7 +116,7 @@ class TransformerTextEncoder(nn.Module):
         self.out_features = feature_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ids = x.long()
+        ids = sequence_ids(x)
         pad = ids == self.pad_id
         pos = torch.arange(ids.shape[1], device=ids.device)
         h = self.transformer(self.embedding(ids) + self.position(pos), src_key_padding_mask=pad)
@@ -144,7 +145,7 @@ class _TextDecoder(nn.Module):
         output at position t (which sees target_<t) scores target_t; position 0 (it sees no token and
         would score the fixed <bos>) is not scored by the loss. Computing all L positions in one pass
         avoids concatenating an (N, 1, V) <bos> block to the (N, L-1, V) logits."""
-        ids = target.long()
+        ids = sequence_ids(target)
         inputs = torch.cat([torch.full_like(ids[:, :1], self.pad_id), ids[:, :-1]], 1)
         return self.drop_words(inputs)
 
