@@ -16,7 +16,7 @@ and NMF. Figures are means (and standard deviations) over the seeds. Acceptance 
 tvae and nvc-ml probes >= the tf-idf + LSA-100 probe and their nearest-anchor ACC >= the best
 label-free baseline ACC. Writes benchmarks/results/text.json and prints the table.
 
-    OMP_NUM_THREADS=1 python -m benchmarks text --jobs 2        # both cores: two model runs at a time
+    OMP_NUM_THREADS=1 python -m benchmarks text --jobs 2        # both cores: two data sets at a time
     OMP_NUM_THREADS=1 python -m benchmarks text --datasets trec --seeds 0 --seq-seeds none   # quick
 """
 
@@ -92,15 +92,13 @@ def baselines(texts: list[str], y: np.ndarray, split: np.ndarray, seeds: list[in
 
 
 def model_rows(name: str, path: Path, k: int, variants: list[str], seeds: list[int], out: Path,
-               config: Path | None = None, extra: list[str] | None = None, epochs: int | None = None,
-               jobs: int = 1) -> dict[str, list[dict[str, float]]]:
-    """compare() runs (``jobs`` at a time, one thread each): per variant, one row per seed with probe,
-    anchor / k-means ACC and NMI, seconds."""
+               config: Path | None = None, extra: list[str] | None = None, epochs: int | None = None) -> dict[str, list[dict[str, float]]]:
+    """compare() runs: per variant, one row per seed with probe, anchor / k-means ACC and NMI, seconds."""
     from nebula.experiments.grid import compare
 
     overrides = [f"model.num_anchors={k}", *(extra or [])]
     result = compare(str(path), variants, seeds, out, config=str(config) if config else None, overrides=overrides,
-                     epochs=epochs, threads=1, jobs=jobs, overwrite=True, log=lambda s: print(f"  [{name}] {s}", flush=True))
+                     epochs=epochs, threads=1, overwrite=True, log=lambda s: print(f"  [{name}] {s}", flush=True))
     rows: dict[str, list[dict[str, float]]] = {}
     keys = ("linear_probe", "knn10", "anchor_acc", "anchor_nmi", "kmeans_acc", "kmeans_nmi", "train_seconds")
     for r in result.rows:
@@ -145,6 +143,34 @@ def parse_seeds(text: str) -> list[int]:
     return [] if text in ("", "none") else [int(s) for s in re.split(r"[, ]+", text.strip()) if s]
 
 
+def data_bytes(path: Path) -> int:
+    """Size on disk of a data set (a file, or a folder's files): the cost order of ``--jobs``."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def run_dataset(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Baselines, default-model runs and sequence-VAE runs of one data set (one process, 1 thread)."""
+    from nebula.data import load
+
+    path, recipe, seq_extra = DATASETS[name]
+    ds = load(str(path))
+    y, split, k = np.asarray(ds.y), np.asarray(ds.split), ds.num_classes
+    print(f"-- {name}: {len(ds)} texts, {k} classes, {int((split == 0).sum())} train / {int((split == 1).sum())} test, "
+          f"vocabulary {ds.meta['vocab_size']}, L {ds.x.shape[1]}", flush=True)
+    t0 = time.perf_counter()
+    methods = baselines(raw_texts(path), y, split, options["seeds"], tsne=options["tsne"])
+    print(f"  [{name}] baselines: {time.perf_counter() - t0:.0f} s", flush=True)
+    if options["variants"] and options["seeds"]:
+        methods.update(model_rows(name, path, k, options["variants"], options["seeds"], Path(options["out"]) / name,
+                                  epochs=options["epochs"]))
+    if options["seq_seeds"]:
+        seq = model_rows(name, path, k, ["tvae"], options["seq_seeds"], Path(options["out"]) / f"{name}-seq",
+                         config=common.ROOT / "configs" / recipe, extra=seq_extra)
+        methods[SEQ] = seq["tvae"]
+    print(table(name, methods), flush=True)
+    return {"texts": len(ds), "classes": k, "methods": methods, "acceptance": acceptance(methods)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.text", description=__doc__.splitlines()[0])
     p.add_argument("--datasets", default=",".join(DATASETS), help="comma list of " + ", ".join(DATASETS))
@@ -153,12 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seq-seeds", default="0", help="seeds of the sequence-VAE recipe runs ('none': skip)")
     p.add_argument("--epochs", type=int, help="override train.epochs of the default-model runs (quick checks)")
     p.add_argument("--no-tsne", action="store_true", help="skip the LSA-100 + t-SNE + k-means baseline")
-    p.add_argument("--jobs", type=int, default=1, help="model runs trained at once (worker processes, one thread each)")
+    p.add_argument("--jobs", type=int, default=1, help="data sets run at once (worker processes, torch 1 thread each)")
     p.add_argument("--out", default=str(common.ROOT / "runs" / "bench-text"), help="run folders")
     p.add_argument("--name", default="text", help="results file benchmarks/results/NAME.json")
     args = p.parse_args(argv)
-    from nebula.data import load
-
     names = [n for n in args.datasets.split(",") if n]
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
@@ -167,29 +191,25 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in args.variants.split(",") if v]
     started = common.machine_info()
     print(common.header("text latents vs bag-of-words", started), flush=True)
+    options = {"seeds": seeds, "seq_seeds": seq_seeds, "variants": variants, "epochs": args.epochs,
+               "tsne": not args.no_tsne, "out": args.out}
+    present = [n for n in names if DATASETS[n][0].exists()]
+    for name in sorted(set(names) - set(present), key=names.index):
+        print(f"-- {name}: {DATASETS[name][0]} not found, skipped", flush=True)
     results: dict[str, Any] = {}
-    for name in names:
-        path, recipe, seq_extra = DATASETS[name]
-        if not path.exists():
-            print(f"-- {name}: {path} not found, skipped", flush=True)
-            continue
-        ds = load(str(path))
-        y, split, k = np.asarray(ds.y), np.asarray(ds.split), ds.num_classes
-        print(f"-- {name}: {len(ds)} texts, {k} classes, {int((split == 0).sum())} train / {int((split == 1).sum())} test, "
-              f"vocabulary {ds.meta['vocab_size']}, L {ds.x.shape[1]}", flush=True)
-        t0 = time.perf_counter()
-        methods = baselines(raw_texts(path), y, split, seeds, tsne=not args.no_tsne)
-        print(f"  baselines: {time.perf_counter() - t0:.0f} s", flush=True)
-        if variants and seeds:
-            methods.update(model_rows(name, path, k, variants, seeds, Path(args.out) / name, epochs=args.epochs,
-                                      jobs=args.jobs))
-        if seq_seeds:
-            seq = model_rows(name, path, k, ["tvae"], seq_seeds, Path(args.out) / f"{name}-seq",
-                             config=common.ROOT / "configs" / recipe, extra=seq_extra, jobs=args.jobs)
-            methods[SEQ] = seq["tvae"]
-        results[name] = {"texts": len(ds), "classes": k, "methods": methods, "acceptance": acceptance(methods)}
-        print(table(name, methods), flush=True)
-        print(f"  acceptance: {results[name]['acceptance']}", flush=True)
+    if args.jobs > 1 and len(present) > 1:  # largest data first, so the two halves end close together
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        order = sorted(present, key=lambda n: -data_bytes(DATASETS[n][0]))
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = dict(zip(order, pool.map(run_dataset, order, [options] * len(order))))
+        results = {n: done[n] for n in present}
+    else:
+        results = {n: run_dataset(n, options) for n in present}
+    for name, result in results.items():
+        print(table(name, result["methods"]), flush=True)
+        print(f"  acceptance: {result['acceptance']}", flush=True)
     path = common.write_result(args.name, {"datasets": results, "seeds": seeds, "seq_seeds": seq_seeds,
                                            "epochs_override": args.epochs}, started)
     print(f"-> {path}")

@@ -128,6 +128,33 @@ def test_subword_option(tmp_path: Path) -> None:
     assert ds.meta["tokenizer"] == "subword" and ds.meta["vocab_size"] <= 60
 
 
+def test_word_pairs_option_feeds_the_bag_not_the_sequence(tmp_path: Path) -> None:
+    from nebula.losses.bow import bow_nll
+    from nebula.nn.bow import tfidf_weights
+
+    lines = [f"how many {w} are there" for w in ("dogs", "cats", "cows", "owls", "bees", "ants")]
+    words = load(write(tmp_path / "p.txt", lines), test_fraction=0.3)
+    ds = load(tmp_path / "p.txt", test_fraction=0.3, options={"ngrams": 2})
+    vocab = tokenizer_from_state(ds.meta["state"])
+    assert vocab.num_words == words.meta["vocab_size"] and ds.meta["vocab_size"] > vocab.num_words
+    assert "how many" in vocab.itos and ds.x.shape[1] > words.x.shape[1]  # L counts words and pairs
+    assert ds.meta["doc_freq"][vocab.itos.index("how many")] == ds.meta["num_train_docs"]
+    pair_slots = ds.x >= vocab.num_words
+    assert pair_slots.any() and vocab.decode(ds.x) == words_decoded(words)
+    # the bag weighs the pair tokens; the bag NLL scores them
+    assert (tfidf_weights(ds.x, torch.ones(ds.meta["vocab_size"]))[pair_slots] > 0).all()
+    logits = torch.zeros(len(ds), ds.meta["vocab_size"])
+    scored = (ds.x[:, 1:] != 0).sum(1).float()
+    torch.testing.assert_close(bow_nll(logits, ds.x), scored * np.log(ds.meta["vocab_size"]))
+    for bad in (3, "two"):
+        with pytest.raises(DataError, match="ngrams must be 1 or 2"):
+            load(tmp_path / "p.txt", options={"ngrams": bad})
+
+
+def words_decoded(ds) -> list[str]:
+    return tokenizer_from_state(ds.meta["state"]).decode(ds.x)
+
+
 def test_modality_defaults_and_configure(tmp_path: Path) -> None:
     assert resolve_architecture("text", "auto", "auto", "auto") == ("bow", "bow", "text_nll")
     assert resolve_architecture("text", "lstm", "auto", "auto") == ("lstm", "lstm", "text_nll")

@@ -119,6 +119,8 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
     else:
         train_texts = [t for t, s in zip(texts, split) if s == 0] or list(texts)
         freq = (2 if tokenizer == "subword" else 1) if min_freq is None else int(min_freq)
+        if ngrams is not None and (isinstance(ngrams, bool) or ngrams not in (1, 2)):
+            raise DataError(f"{source}: text ngrams must be 1 or 2, found {ngrams!r}")
         tok = fit_tokenizer(train_texts, tokenizer, max_vocab, freq, bool(lower), int(max_length or 3),
                             ngrams=int(ngrams or 1))
         if max_length is None:  # 99th percentile of the training lengths (words and word pairs) + <bos>/<eos>
