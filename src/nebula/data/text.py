@@ -9,7 +9,7 @@ passes that state back as ``state=`` so the same vocabulary and length are used.
 Common loader options (``--data-option KEY=VALUE``):
     encoding     utf-8 or latin-1 (TREC defaults to latin-1, the rest to utf-8); anything else is an error
     tokenizer    word (default) or subword (WordPiece trained with the ``tokenizers`` library)
-    max_vocab    vocabulary size including the 4 specials (word: 20000, subword: 8000)
+    max_vocab    vocabulary size including the 4 specials (word: no limit, subword: 8000)
     min_freq     minimum training-split count of a word (default 1; subword default 2)
     lower        lower-case before tokenising (default true)
     ngrams       1 (default): words only; 2 (word tokenizer): frequent adjacent word pairs are tokens
