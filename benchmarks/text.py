@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     present = [n for n in names if DATASETS[n][0].exists()]
     for name in sorted(set(names) - set(present), key=names.index):
         print(f"-- {name}: {DATASETS[name][0]} not found, skipped", flush=True)
-    results: dict[str, Any] = {}
+    results: dict[str, Any]
     if args.jobs > 1 and len(present) > 1:  # largest data first, so the two halves end close together
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor

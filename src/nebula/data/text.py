@@ -119,10 +119,8 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
     else:
         train_texts = [t for t, s in zip(texts, split) if s == 0] or list(texts)
         freq = (2 if tokenizer == "subword" else 1) if min_freq is None else int(min_freq)
-        if ngrams is not None and (isinstance(ngrams, bool) or ngrams not in (1, 2)):
-            raise DataError(f"{source}: text ngrams must be 1 or 2, found {ngrams!r}")
         tok = fit_tokenizer(train_texts, tokenizer, max_vocab, freq, bool(lower), int(max_length or 3),
-                            ngrams=int(ngrams or 1))
+                            ngrams=1 if ngrams is None else ngrams)
         if max_length is None:  # 99th percentile of the training lengths (words and word pairs) + <bos>/<eos>
             lengths = [len(ids) + len(tok.pair_ids(ids)) for ids in tok.batch_ids(train_texts)]
             tok.max_length = max(3, int(min(np.ceil(np.percentile(lengths, 99)) + 2, MAX_AUTO_LENGTH)))
@@ -138,9 +136,8 @@ def text_dataset(texts: list[str], y: np.ndarray | None, split: np.ndarray | Non
         if vectors:
             from nebula.data.vectors import aligned_vectors
 
-            words = getattr(tok, "num_words", tok.vocab_size)
-            matrix, facts = aligned_vectors(vectors, [tok.id_to_token(i) for i in range(words)])
-            pairs = np.asarray(getattr(tok, "pairs", []), dtype=np.int64).reshape(-1, 2)
+            matrix, facts = aligned_vectors(vectors, [tok.id_to_token(i) for i in range(tok.num_words)])
+            pairs = np.asarray(tok.pairs, dtype=np.int64).reshape(-1, 2)
             if len(pairs):  # a word pair starts from the mean of its two words' vectors
                 matrix = np.concatenate([matrix, (matrix[pairs[:, 0]] + matrix[pairs[:, 1]]) / 2])
             meta["vectors"] = matrix

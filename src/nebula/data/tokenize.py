@@ -38,6 +38,13 @@ class TextTokenizer:
 
     kind = "base"
     max_length: int
+    #: word-id pairs that are tokens too (ids from ``num_words`` on); only a word vocabulary has them
+    pairs: Sequence[tuple[int, int]] = ()
+
+    @property
+    def num_words(self) -> int:
+        """Ids below this are single tokens; the word-pair ids follow them."""
+        return self.vocab_size - len(self.pairs)
 
     @property
     def vocab_size(self) -> int:  # pragma: no cover - abstract
@@ -128,11 +135,11 @@ class WordVocabulary(TextTokenizer):
         tokens = list(tokens)
         if tuple(tokens[:4]) != SPECIALS:
             raise DataError(f"word vocabulary must start with {list(SPECIALS)}, found {tokens[:4]}")
-        self.num_words = len(tokens)
+        words = len(tokens)
         self.pairs = [(int(a), int(b)) for a, b in pairs]
-        if any(not (NUM_SPECIAL_IDS <= a < self.num_words and NUM_SPECIAL_IDS <= b < self.num_words) for a, b in self.pairs):
+        if any(not (NUM_SPECIAL_IDS <= a < words and NUM_SPECIAL_IDS <= b < words) for a, b in self.pairs):
             raise DataError("word vocabulary: a word pair refers to an id outside the vocabulary's words")
-        self.pair_index = {p: self.num_words + j for j, p in enumerate(self.pairs)}
+        self.pair_index = {p: words + j for j, p in enumerate(self.pairs)}
         self.itos = tokens + [f"{tokens[a]} {tokens[b]}" for a, b in self.pairs]
         self.stoi = {t: i for i, t in enumerate(tokens)}
         self.lower = bool(lower)
@@ -159,8 +166,8 @@ class WordVocabulary(TextTokenizer):
             if max_size < len(SPECIALS) + 1:
                 raise DataError(f"text max_vocab must be >= {len(SPECIALS) + 1}, found {max_size}")
             kept = kept[: max_size - len(SPECIALS)]
-        if ngrams not in (1, 2):
-            raise DataError(f"text ngrams must be 1 or 2, found {ngrams}")
+        if isinstance(ngrams, bool) or ngrams not in (1, 2):
+            raise DataError(f"text ngrams must be 1 or 2, found {ngrams!r}")
         vocab = cls([*SPECIALS, *kept], lower, pattern, max_length)
         if ngrams == 2:
             vocab = cls(vocab.itos, lower, pattern, max_length, vocab.frequent_pairs(texts, max(2, min_freq)))
@@ -261,8 +268,8 @@ def fit_tokenizer(texts: Sequence[str], kind: str = "word", max_vocab: int | Non
     (word only) adds frequent word pairs as tokens (:meth:`WordVocabulary.fit`)."""
     if kind == "word":
         return WordVocabulary.fit(texts, max_vocab, min_freq, lower, pattern, max_length, ngrams)
-    if ngrams != 1:
-        raise DataError(f"text ngrams={ngrams} needs tokenizer=word (found {kind!r})")
+    if isinstance(ngrams, bool) or ngrams != 1:
+        raise DataError(f"text ngrams={ngrams!r} needs tokenizer=word (found {kind!r})")
     if kind == "subword":
         return SubwordTokenizer.fit(texts, max_vocab or 8000, max(min_freq, 1), lower, max_length)
     raise DataError(f"text tokenizer must be word or subword, found {kind!r}")

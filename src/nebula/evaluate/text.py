@@ -128,12 +128,12 @@ def token_metrics(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 256
             elbo += float((model.reconstruction.loss(model.decode(z, xb), xb) + kl).sum())
         output = model.decode(mu)
         sequence = sequence and output.dim() == 3
-        tokens += int(token_counts(sequence_ids(xb) if sequence else xb).sum())
+        scored_ids = sequence_ids(xb) if sequence else xb  # a sequence decoder scores up to <eos>
+        tokens += int(token_counts(scored_ids).sum())
         if sequence:  # a bag-of-words decoder has no word order to compare
             pred = model.to_data(output).to(xb.device)
-            seq = sequence_ids(xb)
-            scored = seq[:, 1:] != PAD_ID
-            hit = (pred[:, 1:] == seq[:, 1:]) & scored
+            scored = scored_ids[:, 1:] != PAD_ID
+            hit = (pred[:, 1:] == scored_ids[:, 1:]) & scored
             correct += int(hit.sum())
             exact += int((hit.sum(1) == scored.sum(1)).sum())
     out = {"text_nll_per_token": nll / max(tokens, 1), "text_scored_tokens": tokens}
