@@ -40,7 +40,8 @@ class DataConfig:
 class ModelConfig:
     """Encoder/decoder family, latent head and anchors.
 
-    ``arch`` picks the encoder family (``auto`` = the modality's default: mlp for images), ``decoder``
+    ``arch`` picks the encoder family (``auto`` = the modality's default: conv for images from 16x16 with
+    ``channels`` [16, 32, 64], mlp for smaller images and tabular rows), ``decoder``
     the decoder family (``auto`` mirrors the encoder). ``feature_dim`` is the width of the layer that
     feeds the latent heads (the reference's "hidden"). ``num_anchors`` is m; anchors exist only when
     ``use_anchors`` is true (variants tae, tvae, nvc-ml).

@@ -31,7 +31,7 @@ class NebulaEmbedding(TransformerMixin, ClusterMixin, BaseEstimator):
         variant: ae, vae, tae, tvae or nvc-ml.
         n_anchors: number of anchors m (also the number of clusters for ``predict``).
         latent_dim: latent dimension d.
-        arch: encoder family (``auto``: MLP; ``conv``/``fire`` for image arrays).
+        arch: encoder family (``auto``: conv for image arrays from 16x16, else MLP; ``conv``/``fire`` ask for them).
         epochs, batch_size, lr: optimisation budget.
         beta, anchor_weight, metric_weight: loss weights (see :class:`~nebula.config.LossConfig`).
         pretrain_epochs: epochs of plain (V)AE training before the anchors are placed.

@@ -339,6 +339,11 @@ def load(run_dir: str | Path, device: str = "cpu") -> Run:
         raise NebulaError(f"{run_dir}: not a finished nebula run (run.json status {found!r}, expected {FINISHED!r})")
     meta = {"modality": info["modality"], **({"state": info["data_state"]} if info.get("data_state") else {})}
     shapes = DataShapes(tuple(info["input_shape"]), tuple(info["target_shape"]), info["modality"], meta=meta)
+    built = info.get("architecture") or {}  # the encoder the run trained (auto's choice may change)
+    if cfg.method == "nvc" and cfg.model.arch == "auto" and built.get("encoder"):
+        cfg.model.arch = built["encoder"]
+        if cfg.model.decoder == "auto":
+            cfg.model.decoder = built.get("decoder", "auto")
     model = build_model(cfg, shapes)
     ckpt.load_weights(model, run_dir / "model.safetensors")
     model.to(resolve_device(device)).eval()

@@ -34,10 +34,19 @@ def modality(name: str) -> Modality:
     return MODALITIES.lookup(name)
 
 
-def resolve_architecture(modality_name: str, arch: str, decoder: str, reconstruction: str) -> tuple[str, str, str]:
-    """(encoder, decoder, reconstruction) names with every ``auto`` resolved for ``modality_name``."""
+def resolve_architecture(modality_name: str, arch: str, decoder: str, reconstruction: str,
+                         input_shape: tuple[int, ...] | None = None) -> tuple[str, str, str]:
+    """(encoder, decoder, reconstruction) names with every ``auto`` resolved for ``modality_name``.
+
+    With ``input_shape`` (one sample's), ``arch = auto`` asks the modality's ``choose_encoder`` if it has one.
+    """
     spec = modality(modality_name)
-    enc = spec.encoder if arch == "auto" else arch
+    if arch != "auto":
+        enc = arch
+    elif spec.choose_encoder is not None and input_shape is not None:
+        enc = spec.choose_encoder(tuple(input_shape))
+    else:
+        enc = spec.encoder
     if decoder == "auto":
         dec = spec.decoder if spec.decoder != "auto" and arch == "auto" else enc
     else:

@@ -21,7 +21,8 @@ class Modality:
     data-derived model options (e.g. a vocabulary size); augment(options, input_shape): the training-time
     input augmentation module for ``data.augment`` (or None); evaluators: evaluator names that apply;
     renderer: the renderer name for data-space grids (default: the modality's name); anchor_init: the
-    placement of ``train.anchor_init = auto``.
+    placement of ``train.anchor_init = auto``; choose_encoder(input_shape): the encoder name of
+    ``model.arch = auto`` for inputs of that shape (None: always ``encoder``).
     """
 
     name: str
@@ -36,6 +37,7 @@ class Modality:
     evaluators: tuple[str, ...] = ()
     renderer: str | None = None
     anchor_init: str = "kmeans"
+    choose_encoder: Callable[[tuple[int, ...]], str] | None = None
 
     def formats(self) -> list[str]:
         """The registered data formats that read this modality (each format names its modality)."""

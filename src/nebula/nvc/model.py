@@ -61,7 +61,7 @@ class NebulaCoder(nn.Module):
         super().__init__()
         m, lc = model, loss
         self.mc, self.lc = m, lc
-        enc_name, dec_name, rec_name = resolve_architecture(modality, m.arch, m.decoder, lc.reconstruction)
+        enc_name, dec_name, rec_name = resolve_architecture(modality, m.arch, m.decoder, lc.reconstruction, input_shape)
         self.architecture = {"encoder": enc_name, "decoder": dec_name, "reconstruction": rec_name}
         self.anchor_init = resolve_anchor_init(modality, anchor_init)
         # auto: a t-SNE placement's partition labels the anchor terms (docs/clustering.md, issue 13)
