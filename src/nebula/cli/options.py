@@ -22,7 +22,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
     g = p.add_argument_group("reference flags")
     g.add_argument("-o", "--output", help="run folder to write (default: runs/DATA-VARIANT-seedSEED)")
-    g.add_argument("-c", "--conv", action="store_true", help="convolutional encoder/decoder (stride-2 convs)")
+    g.add_argument("-c", "--conv", action="store_true", help="convolutional encoder/decoder (stride-2 convs; the default for images from 16x16)")
     g.add_argument("-f", "--fire", action="store_true", help="SqueezeNet fire modules (with -c)")
     g.add_argument("-v", "--variational", action="store_true", help="variational (Gaussian) latent")
     g.add_argument("-m", "--metric", "--anchors-on", dest="anchors_on", action="store_true",
