@@ -40,8 +40,8 @@ class DataConfig:
 class ModelConfig:
     """Encoder/decoder family, latent head and anchors.
 
-    ``arch`` picks the encoder family (``auto`` = the modality's default: conv for images from 16x16 with
-    ``channels`` [16, 32, 64], mlp for smaller images and tabular rows), ``decoder``
+    ``arch`` picks the encoder family (``auto`` = the modality's default: conv for images from 16x16 (``channels``
+    [16, 32, 64]; voxels [32, 64, 128]), mlp for smaller images and tabular rows), ``decoder``
     the decoder family (``auto`` mirrors the encoder). ``feature_dim`` is the width of the layer that
     feeds the latent heads (the reference's "hidden"). ``num_anchors`` is m; anchors exist only when
     ``use_anchors`` is true (variants tae, tvae, nvc-ml).
@@ -54,7 +54,7 @@ class ModelConfig:
     num_anchors: int = 10
     latent_dim: int = 10
     hidden: list[int] = field(default_factory=lambda: [512, 256, 128])
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
+    channels: list[int] = field(default_factory=lambda: [16, 32, 64])
     feature_dim: int = 64
     batch_norm: bool = True
     dropout: float = 0.0

@@ -52,3 +52,22 @@ def test_an_auto_run_loads_with_the_encoder_it_recorded(tmp_path):
     assert "arch: auto" in path.read_text()
     loaded = nebula.load(tmp_path / "run")
     assert isinstance(loaded.model.encoder, MLPEncoder)
+
+
+def test_a_conv_run_with_the_former_widths_loads_with_them(tmp_path):
+    """A -c image run saved with [32, 64, 128] (the generic widths before images' [16, 32, 64]) loads as trained."""
+    cfg = tiny_config(tmp_path / "run", epochs=1, min_steps=0)
+    cfg.model.arch, cfg.model.channels = "conv", [32, 64, 128]
+    nebula.train(cfg, dataset=_images(16))
+    assert nebula.load(tmp_path / "run").model.encoder.channels == [32, 64, 128]
+
+
+def test_voxels_keep_their_conv_widths():
+    from nebula.config import Config
+    from nebula.modalities import apply_config_defaults
+
+    cfg = Config()
+    apply_config_defaults(cfg, "voxels")
+    assert cfg.model.channels == [32, 64, 128]
+    apply_config_defaults(image := Config(), "image")
+    assert image.model.channels == [16, 32, 64]

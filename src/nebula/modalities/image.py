@@ -29,6 +29,4 @@ def image_augment(options: dict[str, Any] | None, input_shape: tuple[int, ...]) 
 IMAGE = register_modality(Modality(
     "image", encoder="mlp", decoder="auto", reconstruction="bce",
     augment=image_augment, renderer="image", anchor_init="tsne",
-    choose_encoder=choose_image_encoder,
-    # a quarter of the generic [32, 64, 128]'s time per step: USPS 0.973 ACC in 241 s against 0.975 in 917 s
-    config_defaults={"model": {"channels": [16, 32, 64]}}))
+    choose_encoder=choose_image_encoder))
