@@ -98,7 +98,7 @@ class LossConfig:
     repulsion_distance: float = 4.0
     metric_order: int = 0
     metric_form: str = "ratio"
-    metric_weight: float = 1.0
+    metric_weight: float = 0.1
     metric_margin: float = 1.0
     hinge_margin: float = 1.0
     supervised: bool = False

@@ -69,7 +69,7 @@ class NebulaLoss(NebulaAnchors):
 
     def __init__(self, num_anchors: int, latent_dim: int, *, anchor_loss: str = "nearest", anchor_weight: float = 1.0,
                  repulsion_weight: float = 1.0, repulsion_distance: float = 4.0, metric_order: int = 0,
-                 metric_form: str = "ratio", metric_weight: float = 1.0, metric_margin: float = 1.0,
+                 metric_form: str = "ratio", metric_weight: float = 0.1, metric_margin: float = 1.0,
                  hinge_margin: float = 1.0, pseudo_labels: str = "nearest", balance_epsilon: float = 0.05,
                  reseed_dead: bool = True, dead_after: int = 200) -> None:
         super().__init__(num_anchors, latent_dim, reseed_dead, dead_after)
