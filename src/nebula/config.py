@@ -127,7 +127,9 @@ class TrainConfig:
     means of a k-means partition of a t-SNE map of the training inputs) or ``auto`` (the modality's
     choice: tsne for images and tabular data, kmeans otherwise); see :mod:`nebula.latent.placement`.
     ``placement_map`` is the map ``tsne`` partitions: ``input``, ``latent`` (the warmed-up latents) or ``auto``
-    (the inputs', and from 1,000 training samples on the better separated of the two by silhouette).
+    (the inputs', and from 1,000 training samples on the better separated of the two by silhouette);
+    ``placement_cut`` how that map is cut into parts: ``kmeans``, ``ward`` (Ward linkage) or ``auto`` (the better
+    separated of the two by silhouette, which keeps a large class whole where k-means splits it).
     ``loggers``: besides metrics.csv, ``tensorboard`` and/or ``mlflow`` (:mod:`nebula.train.loggers`).
     ``eval_every`` > 0 evaluates the latents on the test split every that many epochs (kNN accuracy and,
     with anchors, nearest-anchor ACC; :mod:`nebula.train.periodic`); ``early_stop_metric`` (one of those
@@ -146,6 +148,7 @@ class TrainConfig:
     pretrain_epochs: int = -1
     anchor_init: str = "auto"
     placement_map: str = "auto"
+    placement_cut: str = "auto"
     seed: int = 0
     device: str = "auto"
     grad_clip: float = 0.0
@@ -353,6 +356,8 @@ class Config:
             (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),
             (t.placement_map in ("auto", "input", "latent"),
              f"train.placement_map must be auto, input or latent, found {t.placement_map!r}"),
+            (t.placement_cut in ("auto", "kmeans", "ward"),
+             f"train.placement_cut must be auto, kmeans or ward, found {t.placement_cut!r}"),
             (t.anchor_init in ("auto", "kmeans", "random", "tsne"),
              f"train.anchor_init must be auto, kmeans, random or tsne, found {t.anchor_init!r}"),
             (t.lr_schedule in ("cosine", "constant"), f"train.lr_schedule must be cosine or constant, found {t.lr_schedule!r}"),

@@ -1,5 +1,5 @@
-"""Anchor placement: k-means, random and t-SNE partitions (of the inputs or of the latents), the
-perplexity rule, fallbacks and bad inputs."""
+"""Anchor placement: k-means, random and t-SNE partitions (of the inputs or of the latents, cut by
+k-means or Ward linkage), the perplexity rule, fallbacks and bad inputs."""
 
 from __future__ import annotations
 
@@ -116,13 +116,15 @@ def test_auto_map_takes_the_latents_when_they_separate_better(monkeypatch):
     monkeypatch.setattr(placement, "LATENT_MAP_MIN_SAMPLES", 150)
     x, mu, part = noise_inputs_clustered_latents(60)
     _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "auto")
-    assert how.startswith("t-SNE of 180 training latents (silhouette inputs") and purity(parts, part) == 1.0
+    assert how.startswith("t-SNE of 180 training latents, ") and "(silhouette inputs/k-means " in how
+    assert purity(parts, part) == 1.0
     # below the size at which an autoencoder's latent is trusted: the inputs' map, as before
     x, mu, part = noise_inputs_clustered_latents(40)
     _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "auto")
-    assert how == "t-SNE of 120 training inputs" and purity(parts, part) < 0.8
-    # asked for explicitly, the latents' map needs no inputs
-    _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), None, "latent")
+    assert how.startswith("t-SNE of 120 training inputs, ") and "latents" not in how and purity(parts, part) < 0.8
+    # asked for explicitly, the latents' map needs no inputs; one map and one cut: no silhouette to report
+    _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), None, "latent",
+                                             cut="kmeans")
     assert how == "t-SNE of 120 training latents" and purity(parts, part) == 1.0
 
 
@@ -131,7 +133,38 @@ def test_auto_map_keeps_the_inputs_when_they_separate_better(monkeypatch):
     x, mu, part = blobs()
     mu = torch.randn(len(part), 2, generator=torch.Generator().manual_seed(3))  # latents carry no structure
     _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "auto")
-    assert how.startswith("t-SNE of 180 training inputs (silhouette") and purity(parts, part) == 1.0
+    assert how.startswith("t-SNE of 180 training inputs, ") and purity(parts, part) == 1.0
+
+
+def test_auto_cut_keeps_the_better_separated_partition_of_the_map(monkeypatch):
+    import numpy as np
+
+    x, mu, part = blobs()
+    kmeans_cut = placement.map_partition
+
+    def spoilt(emb, m, seed):  # part 0 split in two, parts 1 and 2 merged: what k-means does to a large class
+        good = kmeans_cut(emb, m, seed, "kmeans")
+        return np.where(good == 0, (np.arange(len(good)) % 2) * 2, np.minimum(good, 1))
+
+    for good in ("kmeans", "ward"):  # the cut that returns the true parts is kept, whichever it is
+        monkeypatch.setattr(placement, "map_partition", lambda emb, m, seed, cut, good=good:
+                            kmeans_cut(emb, m, seed, "kmeans") if cut == good else spoilt(emb, m, seed))
+        _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "input")
+        name = {"kmeans": "k-means", "ward": "Ward"}[good]
+        assert how.startswith(f"t-SNE of 180 training inputs, {name} cut (silhouette inputs/k-means ")
+        assert purity(parts, part) == 1.0
+
+
+def test_ward_cut_of_a_map():
+    import numpy as np
+
+    from nebula.latent.placement import map_partition
+
+    rng = np.random.RandomState(0)
+    emb = np.concatenate([rng.randn(30, 2) * 0.3 + c for c in ((0, 0), (5, 0), (0, 5))])
+    parts = map_partition(emb, 3, 0, "ward")
+    assert sorted(np.bincount(parts).tolist()) == [30, 30, 30]
+    assert all(len(set(parts[i * 30:(i + 1) * 30])) == 1 for i in range(3))
 
 
 def test_unknown_map_is_refused():
@@ -143,6 +176,12 @@ def test_unknown_map_is_refused():
     cfg = Config()
     cfg.train.placement_map = "pixels"
     with pytest.raises(ConfigError, match="train.placement_map must be auto, input or latent"):
+        cfg.validate()
+    with pytest.raises(ConfigError, match="train.placement_cut must be one of auto, kmeans, ward"):
+        place_anchors("tsne", mu, 3, torch.Generator(), x, "input", cut="dbscan")
+    cfg = Config()
+    cfg.train.placement_cut = "dbscan"
+    with pytest.raises(ConfigError, match="train.placement_cut must be auto, kmeans or ward"):
         cfg.validate()
 
 

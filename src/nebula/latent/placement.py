@@ -4,8 +4,9 @@
 * ``random``: m random training latents.
 * ``tsne``: a partition of the training samples by k-means on a 2-D t-SNE map (at most ``TSNE_SAMPLES``
   random samples; perplexity :func:`tsne_perplexity`, half the mean part size) of their *inputs* (flattened,
-  reduced to 50 principal components when wider) or of their warmed-up *latents* (``space``; ``auto`` keeps
-  the better separated, :func:`choose_map`); anchor k is the mean latent of part k. t-SNE keeps local
+  reduced to 50 principal components when wider) or of their warmed-up *latents* (``space``), cut into m
+  parts by k-means or by Ward linkage (``cut``); ``auto`` keeps the best separated map and cut
+  (:func:`choose_map`); anchor k is the mean latent of part k. t-SNE keeps local
   neighbourhoods, which on small images separate classes better than briefly pre-trained latents do, while
   on tens of thousands of digits an autoencoder's latent separates them better than the pixels
   (docs/clustering.md); the anchor terms keep a good starting partition: the placement decides which
@@ -29,6 +30,8 @@ TSNE_MIN_SAMPLES = 100
 LATENT_MAP_MIN_SAMPLES = 1000
 METHODS = ("kmeans", "random", "tsne")
 MAPS = ("auto", "input", "latent")
+CUTS = ("auto", "kmeans", "ward")
+_CUT_NAMES = {"kmeans": "k-means", "ward": "Ward"}
 
 
 def _seed(generator: torch.Generator) -> int:
@@ -75,10 +78,13 @@ def tsne_map(x: torch.Tensor, m: int, seed: int) -> np.ndarray:
                 random_state=seed % (2**32 - 1)).fit_transform(flat)
 
 
-def map_partition(emb: np.ndarray, m: int, seed: int) -> np.ndarray:
-    """(N,) k-means parts in [0, m) of a 2-D map emb: (N, 2)."""
-    from sklearn.cluster import KMeans
+def map_partition(emb: np.ndarray, m: int, seed: int, cut: str = "kmeans") -> np.ndarray:
+    """(N,) parts in [0, m) of a 2-D map emb: (N, 2), by ``cut``: ``kmeans`` (n_init = 10) or ``ward``
+    (agglomerative, Ward linkage: N (N - 1) / 2 distances, at most ``TSNE_SAMPLES`` points here)."""
+    from sklearn.cluster import AgglomerativeClustering, KMeans
 
+    if cut == "ward":
+        return AgglomerativeClustering(n_clusters=m, linkage="ward").fit_predict(emb)
     return KMeans(n_clusters=m, n_init=10, random_state=seed).fit_predict(emb)
 
 
@@ -113,50 +119,65 @@ def central_members(emb: np.ndarray, parts: np.ndarray, keep: float) -> np.ndarr
 
 
 def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str,
-               generator: torch.Generator, keep: float = 1.0) -> tuple[np.ndarray, np.ndarray, str]:
-    """The partition (N,) of the t-SNE map ``space`` picks, and what it was, for the rows of inputs and mu.
+               generator: torch.Generator, keep: float = 1.0,
+               cut: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+    """The partition (N,) of the t-SNE map ``space`` and the cut ``cut`` pick, and what it was, for the rows
+    of inputs and mu.
 
-    ``input``: the map of the inputs; ``latent``: of the latents mu (N, d); ``auto``: the inputs' map,
-    and from ``LATENT_MAP_MIN_SAMPLES`` samples on also the latents' one, keeping the partition with the
-    higher :func:`silhouette` (computed only then); also the (N,) mask of each part's ``keep`` most central
-    members (:func:`central_members`). An autoencoder's latent can separate classes that the
-    pixels do not (N2D, McConaughy & Malik 2019: MNIST); on a few hundred samples it has too little to
-    learn from and its map, though tight, follows lighting or pose instead (docs/clustering.md).
+    Maps: ``input``, the map of the inputs; ``latent``, of the latents mu (N, d); ``auto``: the inputs' map,
+    and from ``LATENT_MAP_MIN_SAMPLES`` samples on also the latents' one. An autoencoder's latent can
+    separate classes that the pixels do not (N2D, McConaughy & Malik 2019: MNIST); on a few hundred samples
+    it has too little to learn from and its map, though tight, follows lighting or pose instead
+    (docs/clustering.md). Cuts (:func:`map_partition`): ``kmeans``, ``ward``, ``auto`` both. k-means
+    prefers parts of equal spread, so a map whose classes differ in size can get its largest class split
+    in two and two small ones merged; Ward linkage merges the map's points bottom-up and keeps such a class
+    whole. Of all candidates (map x cut) the partition with the highest :func:`silhouette` is kept
+    (computed only when there are several). Also returns the (N,) mask of each part's ``keep`` most
+    central members (:func:`central_members`).
     """
-    candidates: list[tuple[str, torch.Tensor]] = []
+    maps: list[tuple[str, torch.Tensor]] = []
     if inputs is not None and space in ("input", "auto"):
-        candidates.append(("inputs", inputs))
+        maps.append(("inputs", inputs))
     if space == "latent" or inputs is None or (space == "auto" and len(mu) >= LATENT_MAP_MIN_SAMPLES):
-        candidates.append(("latents", mu))
+        maps.append(("latents", mu))
+    cuts = ("kmeans", "ward") if cut == "auto" else (cut,)
+    several = len(maps) * len(cuts) > 1
     scored = []
-    for name, x in candidates:
+    for name, x in maps:
         seed = _seed(generator)
         emb = tsne_map(x, m, seed)
-        parts = map_partition(emb, m, seed)
-        scored.append((silhouette(emb, parts) if len(candidates) > 1 else 0.0, name, parts, emb))
+        for c in cuts:
+            parts = map_partition(emb, m, seed, c)
+            label = f"{name}/{_CUT_NAMES[c]}" if len(cuts) > 1 else name
+            scored.append((silhouette(emb, parts) if several else 0.0, name, c, label, parts, emb))
     best = max(scored, key=lambda item: item[0])
-    how = f"t-SNE of {len(mu)} training {best[1]}"
-    if len(scored) > 1:
-        how += " (silhouette " + ", ".join(f"{item[1]} {item[0]:.3f}" for item in scored) + ")"
-    return best[2], central_members(best[3], best[2], keep), how
+    how = f"t-SNE of {len(mu)} training {best[1]}" + (f", {_CUT_NAMES[best[2]]} cut" if len(cuts) > 1 else "")
+    if several:
+        how += " (silhouette " + ", ".join(f"{item[3]} {item[0]:.3f}" for item in scored) + ")"
+    return best[4], central_members(best[5], best[4], keep), how
 
 
 def place_anchors(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
-                  inputs: torch.Tensor | None = None, space: str = "input") -> tuple[torch.Tensor, str]:
+                  inputs: torch.Tensor | None = None, space: str = "input",
+                  cut: str = "auto") -> tuple[torch.Tensor, str]:
     """Anchors (m, d) for the training latents mu: (N, d) (and inputs (N, ...) for ``tsne``)."""
-    centres, how, _ = place_anchors_with_parts(method, mu, m, generator, inputs, space)
+    centres, how, _ = place_anchors_with_parts(method, mu, m, generator, inputs, space, cut=cut)
     return centres, how
 
 
 def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
                              inputs: torch.Tensor | None = None,
-                             space: str = "input", keep: float = 1.0) -> tuple[torch.Tensor, str, torch.Tensor]:
+                             space: str = "input", keep: float = 1.0,
+                             cut: str = "auto") -> tuple[torch.Tensor, str, torch.Tensor]:
     """:func:`place_anchors` plus the partition it used: (N,) int64 part of each latent, -1 for samples
-    outside the t-SNE subset (k-means: its labels; random: the nearest anchor). ``space`` is the t-SNE map
-    of ``tsne`` (:func:`choose_map`); there only each part's ``keep`` most central members keep their part
+    outside the t-SNE subset (k-means: its labels; random: the nearest anchor). ``space`` and ``cut`` are the
+    t-SNE map of ``tsne`` and how it is cut into parts (:func:`choose_map`); there only each part's ``keep``
+    most central members keep their part
     (the others get -1: their anchor is the nearest one, as the model learns it)."""
     if space not in MAPS:
         raise ConfigError(f"train.placement_map must be one of {', '.join(MAPS)}, found {space!r}")
+    if cut not in CUTS:
+        raise ConfigError(f"train.placement_cut must be one of {', '.join(CUTS)}, found {cut!r}")
     if method not in METHODS:
         raise ConfigError(f"train.anchor_init must be one of {', '.join(METHODS)} or auto, found {method!r}")
     if method == "tsne":
@@ -167,7 +188,7 @@ def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: t
             idx = torch.randperm(len(mu), generator=generator)[:TSNE_SAMPLES]
             sub = mu[idx.to(mu.device)].float().cpu()
             sub_inputs = inputs[idx.to(inputs.device)] if inputs is not None else None
-            chosen, central, how = choose_map(sub_inputs, sub, m, space, generator, keep)
+            chosen, central, how = choose_map(sub_inputs, sub, m, space, generator, keep, cut)
             part = torch.from_numpy(chosen)
             centres = random_anchors(sub, m, generator)  # for a part k-means left empty (duplicate points)
             for k in range(m):

@@ -59,7 +59,8 @@ class AnchorPlacement(Callback):
             else:
                 inputs = trainer.x[trainer.train_index] if model.anchor_init == "tsne" else None
                 how, parts = model.anchors.place_with_parts(mu, model.anchor_init, trainer.generator, inputs,
-                                                            model.placement_map, model.lc.partition_keep)
+                                                            model.placement_map, model.lc.partition_keep,
+                                                            model.placement_cut)
                 model.targets = parts.to(trainer.device) if model.pseudo_labels == "partition" else None
                 model.anchors_ready.fill_(True)
                 msg = f"anchors placed at epoch {epoch}: {how}"
@@ -83,12 +84,12 @@ def anchor_weight(model: Any, n_train: int) -> float:
 
 @torch.no_grad()
 def refine_anchors(model: Any, mu: torch.Tensor, generator: torch.Generator, epoch: int) -> str:
-    """Re-place the anchors on a k-means partition of a t-SNE map of the training latents mu (n_train, d),
+    """Re-place the anchors on a partition (``train.placement_cut``) of a t-SNE map of the training latents mu (n_train, d),
     its parts renumbered to agree with the current targets (nearest anchors without them); returns the log line."""
     m = model.anchors.num_anchors
     mu_cpu = mu.float().cpu()
     current = model.targets.cpu() if model.targets is not None else model.anchors.assign(mu).cpu()
-    _, _, parts = place_anchors_with_parts("tsne", mu_cpu, m, generator, mu_cpu)
+    _, _, parts = place_anchors_with_parts("tsne", mu_cpu, m, generator, mu_cpu, cut=model.placement_cut)
     known = parts >= 0
     new = torch.from_numpy(align_parts(parts[known].numpy(), current[known].numpy(), m))
     parts[known] = new

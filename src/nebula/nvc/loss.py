@@ -142,11 +142,13 @@ class NebulaLoss(NebulaAnchors):
     @torch.no_grad()
     def place_with_parts(self, z: torch.Tensor, method: str = "kmeans", generator: torch.Generator | None = None,
                          inputs: torch.Tensor | None = None, space: str = "input",
-                         keep: float = 1.0) -> tuple[str, torch.Tensor]:
+                         keep: float = 1.0, cut: str = "auto") -> tuple[str, torch.Tensor]:
         """:meth:`place` plus the partition it used: (N,) int64 part of each latent (-1 outside a t-SNE subset
-        and, with ``keep`` < 1, outside each part's most central ``keep`` fraction)."""
+        and, with ``keep`` < 1, outside each part's most central ``keep`` fraction); ``cut``: how a t-SNE map is
+        cut into parts (kmeans, ward or auto)."""
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        centres, how, parts = place_anchors_with_parts(method, z, self.num_anchors, generator, inputs, space, keep)
+        centres, how, parts = place_anchors_with_parts(method, z, self.num_anchors, generator, inputs, space,
+                                                       keep, cut)
         self.set_anchors(centres)
         return how, parts
 

@@ -71,6 +71,7 @@ class NebulaCoder(nn.Module):
         #: why the requested warm-up was shortened (printed on stderr when training starts), or None
         self.pretrain_note: str | None = None
         self.placement_map = "auto"  # the t-SNE map of a tsne placement (train.placement_map)
+        self.placement_cut = "auto"  # how that map is cut into parts (train.placement_cut)
         #: (n_train,) part of each training sample with ``pseudo_labels = partition`` (-1: none); set by
         #: the :class:`~nebula.nvc.callbacks.AnchorPlacement` callback, kept in checkpoints by
         #: :class:`~nebula.nvc.callbacks.PartitionTargets`
@@ -104,6 +105,7 @@ class NebulaCoder(nn.Module):
                     cfg.data.augment)
         model.pretrain_note = note
         model.placement_map = cfg.train.placement_map
+        model.placement_cut = cfg.train.placement_cut
         return model
 
     # ------------------------------------------------------------------ building blocks

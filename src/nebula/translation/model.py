@@ -99,6 +99,7 @@ class TranslationModel(nn.Module):
                     balance_epsilon=loss.balance_epsilon, reseed_dead=loss.reseed_dead)
         self.pretrain_epochs, self.anchor_init = int(pretrain_epochs), anchor_init
         self.placement_map = "input"  # read by the AnchorPlacement callback; only tsne placements use it
+        self.placement_cut = "kmeans"
         self.register_buffer("anchors_ready", torch.tensor(self.anchors is None or self.pretrain_epochs == 0))
         self.architecture = {"encoder": f"transformer-{tc.encoder_layers}x{d}", "decoder": f"transformer-{tc.decoder_layers}x{d}",
                              "reconstruction": "token_ce (label smoothing)", "latent": "none" if not self.has_latent else
