@@ -1,13 +1,15 @@
-"""Which t-SNE map places the anchors better: the inputs' or the autoencoder latents'?
+"""Which t-SNE map, and which cut of it, places the anchors better: the inputs' or the autoencoder latents'
+map, cut by k-means or by Ward linkage?
 
-    python -m benchmarks.latent_maps [--sets jaffe,umist,...] [--epochs 40] [--seed 0]
+    python -m benchmarks.latent_maps [--sets jaffe,umist,...] [--epochs 40] [--seed 0] [--cuts kmeans,ward]
 
 For each set, nebula's ``ae`` trains ``--epochs`` epochs on all samples (the warm-up a tvae / nvc-ml run of
 2 x that many epochs makes before it places its anchors); then, on at most 5,000 samples, both 2-D t-SNE maps
-(perplexity :func:`nebula.latent.placement.tsne_perplexity`) are partitioned by k-means with k = classes.
-Printed per set: each map's Hungarian ACC against the labels and its silhouette, and the map that
-``train.placement_map=auto`` takes (the inputs' below ``LATENT_MAP_MIN_SAMPLES`` samples, else the higher
-silhouette). The labels only score; nothing chooses by them. Results: benchmarks/results/latent_maps.json.
+(perplexity :func:`nebula.latent.placement.tsne_perplexity`) are cut into k = classes parts by each of
+``--cuts`` (:func:`nebula.latent.placement.map_partition`). Printed per set: each map and cut's Hungarian ACC
+against the labels and its silhouette, and what ``train.placement_map=auto`` with ``train.placement_cut=auto``
+takes (the inputs' map only below ``LATENT_MAP_MIN_SAMPLES`` samples; the highest silhouette). The labels only
+score; nothing chooses by them. Results: benchmarks/results/latent_maps.json.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch
 from benchmarks import clustering, common
 
 
-def compare(name: str, epochs: int, seed: int) -> dict | None:
+def compare(name: str, epochs: int, seed: int, cuts: list[str]) -> dict | None:
     from nebula.config import Config
     from nebula.evaluate.metrics import hungarian_accuracy
     from nebula.latent import placement
@@ -44,13 +46,16 @@ def compare(name: str, epochs: int, seed: int) -> dict | None:
     row: dict = {"set": name, "samples": len(idx), "classes": k, "ae_seconds": seconds}
     for space, feats in (("inputs", x), ("latents", torch.from_numpy(z[idx]))):
         emb = placement.tsne_map(feats, k, seed)
-        parts = placement.map_partition(emb, k, seed)
-        row[space] = {"acc": hungarian_accuracy(ds.y[idx], parts), "silhouette": placement.silhouette(emb, parts)}
-    latent_ok = len(idx) >= placement.LATENT_MAP_MIN_SAMPLES
-    better = row["latents"]["silhouette"] > row["inputs"]["silhouette"]
-    row["auto"] = "latents" if latent_ok and better else "inputs"
-    print(f"{name:10s} n {len(idx):5d} k {k:3d}  inputs ACC {row['inputs']['acc']:.3f} sil {row['inputs']['silhouette']:.3f}"
-          f"  latents ACC {row['latents']['acc']:.3f} sil {row['latents']['silhouette']:.3f}  auto -> {row['auto']}"
+        for cut in cuts:
+            parts = placement.map_partition(emb, k, seed, cut)
+            row[f"{space}/{cut}"] = {"acc": hungarian_accuracy(ds.y[idx], parts),
+                                     "silhouette": placement.silhouette(emb, parts)}
+    allowed = [key for key in row if "/" in key
+               and (key.startswith("inputs") or len(idx) >= placement.LATENT_MAP_MIN_SAMPLES)]
+    row["auto"] = max(allowed, key=lambda key: row[key]["silhouette"])
+    cells = "  ".join(f"{key} ACC {row[key]['acc']:.3f} sil {row[key]['silhouette']:.3f}"
+                      for key in row if "/" in key)
+    print(f"{name:10s} n {len(idx):5d} k {k:3d}  {cells}  auto -> {row['auto']} ACC {row[row['auto']]['acc']:.3f}"
           f"  (ae {seconds:.0f} s)", flush=True)
     return row
 
@@ -60,12 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", default="jaffe,umist,palm,digits,isolet,segment,mnist_test")
     p.add_argument("--epochs", type=int, default=40, help="the ae's epochs (the warm-up of a run twice as long)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cuts", default="kmeans,ward", help="comma-separated cuts of each map: kmeans, ward")
     args = p.parse_args(argv)
     info = common.machine_info()
     print(common.header("latent maps", info), flush=True)
-    rows = [r for r in (compare(s, args.epochs, args.seed) for s in args.sets.split(",")) if r is not None]
+    cuts = args.cuts.split(",")
+    if not cuts or any(c not in ("kmeans", "ward") for c in cuts):
+        p.error(f"--cuts takes kmeans and/or ward, found {args.cuts!r}")
+    rows = [r for r in (compare(s, args.epochs, args.seed, cuts) for s in args.sets.split(",")) if r is not None]
     payload = {"command": "python -m benchmarks.latent_maps " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "epochs": args.epochs, "seed": args.seed, "rows": rows}
+               "epochs": args.epochs, "seed": args.seed, "cuts": cuts, "rows": rows}
     print(f"results: {common.write_result('latent_maps', payload, info)}", flush=True)
     return 0
 
