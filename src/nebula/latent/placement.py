@@ -2,7 +2,7 @@
 
 * ``kmeans``: k-means (scikit-learn, n_init = 10) on the training latents mu: (N, d).
 * ``random``: m random training latents.
-* ``tsne``: a partition of the training samples by k-means on a 2-D t-SNE map (at most ``TSNE_SAMPLES``
+* ``tsne``: a partition of the training samples from a 2-D t-SNE map (at most ``TSNE_SAMPLES``
   random samples; perplexity :func:`tsne_perplexity`, half the mean part size) of their *inputs* (flattened,
   reduced to 50 principal components when wider) or of their warmed-up *latents* (``space``), cut into m
   parts by k-means or by Ward linkage (``cut``); ``auto`` keeps the best separated map and cut
@@ -190,7 +190,7 @@ def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: t
             sub_inputs = inputs[idx.to(inputs.device)] if inputs is not None else None
             chosen, central, how = choose_map(sub_inputs, sub, m, space, generator, keep, cut)
             part = torch.from_numpy(chosen)
-            centres = random_anchors(sub, m, generator)  # for a part k-means left empty (duplicate points)
+            centres = random_anchors(sub, m, generator)  # for a part the cut left empty (duplicate points)
             for k in range(m):
                 if (part == k).any():
                     centres[k] = sub[part == k].mean(0)
