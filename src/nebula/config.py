@@ -14,6 +14,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from nebula.contrastive.config import ContrastiveConfig
 from nebula.errors import ConfigError, did_you_mean
 from nebula.translation.config import TranslationConfig
 
@@ -167,64 +168,6 @@ class TrainConfig:
 
 
 @dataclass
-class ContrastiveConfig:
-    """Contrastive methods (``method`` simclr, manifoldclr, directclr, mixup, noise; docs/methods.md section 2).
-
-    Backbone and head: ``backbone`` cnn (small, 8x8..32x32) or resnet18 (CIFAR stem); ``channels`` sizes the
-    cnn; ``head`` mlp / linear / none / direct with ``proj_dim`` outputs (``direct_dim`` for DirectCLR).
-    Loss: NT-Xent with ``temperature``; ``similarity`` auto = cosine with a head, mse without.
-    Augmentations: see :class:`nebula.contrastive.augment.AugmentOptions` (``aug_*``).
-    Operators (manifoldclr, directclr): ``num_operators`` M, ``block_size`` b, ``operator_dim`` (0 = all
-    features; DirectCLR 64), ``operator_batch`` pairs per step for the transport/KL terms (0: all), Laplace ``scale_prior`` s0 / ``mu_prior`` mu0, ``threshold`` lambda,
-    ``prior_warmup`` steps, own optimiser group (``operator_lr``, ``operator_wd``, ``operator_clip``).
-    Total: w_clr * contrastive + w_to * transport + w_kl(t) * KL + w_shift * ||mu_q||^2, with w_kl warmed
-    up exponentially from 5e-3 over ``kl_warmup`` steps (0: none). Transport = per-pair squared distance
-    (summed over dims). ``operator_lr`` 1e-2 (the reference's 1e-3, docs/methods.md section 2.7, suits runs of tens of thousands of steps; a few
-    hundred steps need the larger rate for Psi to move).
-    Baselines: ``mixup_max`` (z0 + m (z1 - z0), m ~ U(0, mixup_max)), ``noise_std`` (z0 + sigma eps).
-    Few-label probe: ``fewshot_labels`` per class, ``fewshot_trials`` seeded trials.
-    """
-
-    backbone: str = "cnn"
-    channels: list[int] = field(default_factory=lambda: [32, 64, 128])
-    head: str = "mlp"
-    proj_dim: int = 128
-    direct_dim: int = 64
-    temperature: float = 0.5
-    similarity: str = "auto"
-    aug_crop_scale: float = 0.6
-    aug_rotation: float = 12.0
-    aug_translate: float = 0.1
-    aug_shear: float = 8.0
-    aug_noise_std: float = 0.05
-    aug_erase_p: float = 0.25
-    aug_jitter: float = 0.4
-    num_operators: int = 8
-    block_size: int = 8
-    operator_dim: int = 0
-    operator_batch: int = 256
-    hidden_mult: int = 4
-    scale_prior: float = 0.01
-    mu_prior: float = 0.05
-    threshold: float = 0.0
-    prior_warmup: int = 500
-    operator_lr: float = 1e-2
-    operator_wd: float = 1e-3
-    operator_clip: float = 0.1
-    coefficient_lr: float = 1e-3
-    weight_contrastive: float = 1.0
-    weight_transport: float = 1.0
-    weight_kl: float = 1e-3
-    weight_shift: float = 0.0
-    kl_warmup: int = 5000
-    transport_grad_backbone: bool = False
-    mixup_max: float = 0.5
-    noise_std: float = 0.1
-    fewshot_labels: int = 5
-    fewshot_trials: int = 10
-
-
-@dataclass
 class Config:
     """Everything needed to reproduce a run. ``method`` picks the registered method
     (:mod:`nebula.methods`; ``nvc`` = :class:`~nebula.nvc.model.NebulaCoder`); a run folder's config.yaml
@@ -335,18 +278,15 @@ class Config:
             (lc.metric_order == 0 or t.batch_size >= 2,
              f"train.batch_size must be >= 2 with metric learning, found {t.batch_size}"),
             (lc.metric_order in (0, 1, 2, 3, -1), f"loss.metric_order must be one of 0,1,2,3,-1, found {lc.metric_order}"),
-            (lc.metric_form in ("ratio", "hinge"), f"loss.metric_form must be ratio or hinge, found {lc.metric_form!r}"),
-            (lc.anchor_loss in ("nearest", "nebula", "both"),
-             f"loss.anchor_loss must be nearest, nebula or both, found {lc.anchor_loss!r}"),
-            (lc.anchor_input in ("mu", "z"), f"loss.anchor_input must be mu or z, found {lc.anchor_input!r}"),
-            (lc.pseudo_labels in ("auto", "nearest", "balanced", "partition"),
-             f"loss.pseudo_labels must be auto, nearest, balanced or partition, found {lc.pseudo_labels!r}"),
+            _one_of("loss.metric_form", lc.metric_form, ("ratio", "hinge")),
+            _one_of("loss.anchor_loss", lc.anchor_loss, ("nearest", "nebula", "both")),
+            _one_of("loss.anchor_input", lc.anchor_input, ("mu", "z")),
+            _one_of("loss.pseudo_labels", lc.pseudo_labels, ("auto", "nearest", "balanced", "partition")),
             (t.refine >= 0, f"train.refine must be >= 0, found {t.refine}"),
             (t.min_steps >= 0, f"train.min_steps must be >= 0, found {t.min_steps}"),
-            (lc.prior in ("standard", "anchors"), f"loss.prior must be standard or anchors, found {lc.prior!r}"),
+            _one_of("loss.prior", lc.prior, ("standard", "anchors")),
             (lc.neighbours >= 0, f"loss.neighbours must be >= 0, found {lc.neighbours}"),
-            (lc.neighbour_space in ("latent", "input"),
-             f"loss.neighbour_space must be latent or input, found {lc.neighbour_space!r}"),
+            _one_of("loss.neighbour_space", lc.neighbour_space, ("latent", "input")),
             (lc.balance_epsilon > 0, f"loss.balance_epsilon must be > 0, found {lc.balance_epsilon}"),
             (lc.partition_weight >= 0, f"loss.partition_weight must be >= 0, found {lc.partition_weight}"),
             (0.0 < lc.partition_keep <= 1.0, f"loss.partition_keep must be in (0, 1], found {lc.partition_keep}"),
@@ -354,17 +294,14 @@ class Config:
             (lc.beta >= 0, f"loss.beta must be >= 0, found {lc.beta}"),
             (0.0 < self.data.test_fraction < 1.0, f"data.test_fraction must be in (0, 1), found {self.data.test_fraction}"),
             (0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), found {m.dropout}"),
-            (t.placement_map in ("auto", "input", "latent"),
-             f"train.placement_map must be auto, input or latent, found {t.placement_map!r}"),
-            (t.placement_cut in ("auto", "kmeans", "ward"),
-             f"train.placement_cut must be auto, kmeans or ward, found {t.placement_cut!r}"),
-            (t.anchor_init in ("auto", "kmeans", "random", "tsne"),
-             f"train.anchor_init must be auto, kmeans, random or tsne, found {t.anchor_init!r}"),
-            (t.lr_schedule in ("cosine", "constant"), f"train.lr_schedule must be cosine or constant, found {t.lr_schedule!r}"),
+            _one_of("train.placement_map", t.placement_map, PLACEMENT_MAPS),
+            _one_of("train.placement_cut", t.placement_cut, PLACEMENT_CUTS),
+            _one_of("train.anchor_init", t.anchor_init, ANCHOR_INITS),
+            _one_of("train.lr_schedule", t.lr_schedule, ("cosine", "constant")),
             (t.pretrain_epochs >= -1, f"train.pretrain_epochs must be >= 0 or -1 (auto), found {t.pretrain_epochs}"),
             (lc.dead_after_epochs > 0, f"loss.dead_after_epochs must be > 0, found {lc.dead_after_epochs}"),
             (t.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), found {t.grad_clip}"),
-            (t.precision in ("fp32", "bf16"), f"train.precision must be fp32 or bf16, found {t.precision!r}"),
+            _one_of("train.precision", t.precision, ("fp32", "bf16")),
             (t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, found {t.checkpoint_every}"),
             (t.eval_every >= 0, f"train.eval_every must be >= 0 (0 = off), found {t.eval_every}"),
             (not t.early_stop_metric or t.eval_every > 0, "train.early_stop_metric needs train.eval_every > 0"),
@@ -374,6 +311,18 @@ class Config:
             if not ok:
                 raise ConfigError(message)
         return self
+
+
+#: the maps ``train.placement_map`` names, the cuts ``train.placement_cut`` names, the ``train.anchor_init`` methods
+PLACEMENT_MAPS = ("auto", "input", "latent")
+PLACEMENT_CUTS = ("auto", "kmeans", "ward")
+ANCHOR_INITS = ("auto", "kmeans", "random", "tsne")
+
+
+def _one_of(name: str, value: str, choices: tuple[str, ...]) -> tuple[bool, str]:
+    """A validation check: ``value`` is one of ``choices``, with the message naming them all."""
+    listed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+    return value in choices, f"{name} must be {listed}, found {value!r}"
 
 
 #: name -> (variational, anchors, metric order)

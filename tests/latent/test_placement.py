@@ -165,6 +165,8 @@ def test_ward_cut_of_a_map():
     parts = map_partition(emb, 3, 0, "ward")
     assert sorted(np.bincount(parts).tolist()) == [30, 30, 30]
     assert all(len(set(parts[i * 30:(i + 1) * 30])) == 1 for i in range(3))
+    with pytest.raises(ConfigError, match="kmeans or ward, found 'dbscan'"):
+        map_partition(emb, 3, 0, "dbscan")
 
 
 def test_unknown_map_is_refused():

@@ -2,5 +2,5 @@
 
 Blocks: :mod:`augment` (two-view image augmentations), :mod:`backbones` (small CNN, ResNet-18),
 :mod:`heads` (projection heads), :mod:`losses` (NT-Xent), :mod:`learner` (the model), :mod:`method` (its registration),
-:mod:`fewshot` (few-label probe) and :mod:`commands` (``nebula contrastive``).
+:mod:`fewshot` (few-label probe), :mod:`commands` (``nebula contrastive``) and :mod:`config` (its config section).
 """

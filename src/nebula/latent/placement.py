@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nebula.config import ANCHOR_INITS, PLACEMENT_CUTS, PLACEMENT_MAPS
 from nebula.errors import ConfigError
 
 #: at most this many training samples go into the t-SNE map
@@ -28,9 +29,9 @@ TSNE_SAMPLES = 5000
 TSNE_MIN_SAMPLES = 100
 #: ``train.placement_map=auto`` considers the latents' map from this many training samples on
 LATENT_MAP_MIN_SAMPLES = 1000
-METHODS = ("kmeans", "random", "tsne")
-MAPS = ("auto", "input", "latent")
-CUTS = ("auto", "kmeans", "ward")
+METHODS = ANCHOR_INITS[1:]
+MAPS = PLACEMENT_MAPS
+CUTS = PLACEMENT_CUTS
 _CUT_NAMES = {"kmeans": "k-means", "ward": "Ward"}
 
 
@@ -85,7 +86,9 @@ def map_partition(emb: np.ndarray, m: int, seed: int, cut: str = "kmeans") -> np
 
     if cut == "ward":
         return AgglomerativeClustering(n_clusters=m, linkage="ward").fit_predict(emb)
-    return KMeans(n_clusters=m, n_init=10, random_state=seed).fit_predict(emb)
+    if cut == "kmeans":
+        return KMeans(n_clusters=m, n_init=10, random_state=seed).fit_predict(emb)
+    raise ConfigError(f"a map is cut by kmeans or ward, found {cut!r}")
 
 
 def silhouette(emb: np.ndarray, parts: np.ndarray) -> float:
