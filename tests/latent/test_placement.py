@@ -155,6 +155,33 @@ def test_auto_cut_keeps_the_better_separated_partition_of_the_map(monkeypatch):
         assert purity(parts, part) == 1.0
 
 
+def test_auto_cut_keeps_kmeans_when_wards_gain_is_within_kmeans_own_range(monkeypatch):
+    import numpy as np
+
+    x, mu, part = blobs()
+    kmeans_cut = placement.map_partition
+
+    def moved(emb, m, count):  # the true parts with `count` points of part 0 moved to part 1
+        parts = kmeans_cut(emb, m, 0, "kmeans")
+        parts[np.flatnonzero(parts == parts[0])[:count]] = (parts[0] + 1) % m
+        return parts
+
+    for restarts_vary, expected in ((True, "k-means"), (False, "Ward")):
+        calls = []
+
+        def fake(emb, m, seed, cut, restarts_vary=restarts_vary, calls=calls):
+            if cut == "ward":
+                return moved(emb, m, 3)
+            calls.append(seed)
+            return moved(emb, m, 0 if restarts_vary and len(calls) > 1 else 6)
+
+        monkeypatch.setattr(placement, "map_partition", fake)
+        _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "input")
+        assert how.startswith(f"t-SNE of 180 training inputs, {expected} cut (silhouette inputs/k-means "), how
+        assert len(calls) == 1 + placement.KMEANS_RESTARTS and len(set(calls)) == len(calls)
+        assert "restarts' range 0.000" in how if not restarts_vary else "restarts' range 0.000" not in how
+
+
 def test_ward_cut_of_a_map():
     import numpy as np
 

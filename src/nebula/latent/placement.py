@@ -27,6 +27,8 @@ from nebula.errors import ConfigError
 TSNE_SAMPLES = 5000
 #: below this many samples t-SNE is not used (its neighbourhoods need data): k-means on the latents instead
 TSNE_MIN_SAMPLES = 100
+#: ``train.placement_cut=auto``: further k-means runs whose silhouettes measure how much k-means' own varies
+KMEANS_RESTARTS = 4
 #: ``train.placement_map=auto`` considers the latents' map from this many training samples on
 LATENT_MAP_MIN_SAMPLES = 1000
 METHODS = ANCHOR_INITS[1:]
@@ -134,8 +136,9 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
     (docs/clustering.md). Cuts (:func:`map_partition`): ``kmeans``, ``ward``, ``auto`` both. k-means
     prefers parts of equal spread, so a map whose classes differ in size can get its largest class split
     in two and two small ones merged; Ward linkage merges the map's points bottom-up and keeps such a class
-    whole. Of all candidates (map x cut) the partition with the highest :func:`silhouette` is kept
-    (computed only when there are several). Also returns the (N,) mask of each part's ``keep`` most
+    whole; ``auto`` takes Ward's partition only when its silhouette is clearly higher (:func:`_auto_cut`).
+    Of the maps, the partition with the highest :func:`silhouette` is kept (computed only when there are
+    several candidates). Also returns the (N,) mask of each part's ``keep`` most
     central members (:func:`central_members`).
     """
     maps: list[tuple[str, torch.Tensor]] = []
@@ -143,21 +146,41 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
         maps.append(("inputs", inputs))
     if space == "latent" or inputs is None or (space == "auto" and len(mu) >= LATENT_MAP_MIN_SAMPLES):
         maps.append(("latents", mu))
-    cuts = ("kmeans", "ward") if cut == "auto" else (cut,)
-    several = len(maps) * len(cuts) > 1
-    scored = []
+    several = len(maps) > 1 or cut == "auto"
+    chosen, notes = [], []
     for name, x in maps:
         seed = _seed(generator)
         emb = tsne_map(x, m, seed)
-        for c in cuts:
-            parts = map_partition(emb, m, seed, c)
-            label = f"{name}/{_CUT_NAMES[c]}" if len(cuts) > 1 else name
-            scored.append((silhouette(emb, parts) if several else 0.0, name, c, label, parts, emb))
-    best = max(scored, key=lambda item: item[0])
-    how = f"t-SNE of {len(mu)} training {best[1]}" + (f", {_CUT_NAMES[best[2]]} cut" if len(cuts) > 1 else "")
+        if cut != "auto":
+            parts = map_partition(emb, m, seed, cut)
+            chosen.append((silhouette(emb, parts) if several else 0.0, name, cut, parts, emb))
+            notes.append(f"{name} {chosen[-1][0]:.3f}")
+            continue
+        c, parts, score, note = _auto_cut(emb, m, seed)
+        chosen.append((score, name, c, parts, emb))
+        notes.append(f"{name}/{note}")
+    best = max(chosen, key=lambda item: item[0])
+    how = f"t-SNE of {len(mu)} training {best[1]}" + (f", {_CUT_NAMES[best[2]]} cut" if cut == "auto" else "")
     if several:
-        how += " (silhouette " + ", ".join(f"{item[3]} {item[0]:.3f}" for item in scored) + ")"
-    return best[4], central_members(best[5], best[4], keep), how
+        how += " (silhouette " + ", ".join(notes) + ")"
+    return best[3], central_members(best[4], best[3], keep), how
+
+
+def _auto_cut(emb: np.ndarray, m: int, seed: int) -> tuple[str, np.ndarray, float, str]:
+    """``train.placement_cut = auto`` on one map emb: (N, 2): the cut, its (N,) parts, their silhouette, and a
+    note for the log. Ward replaces k-means only when its silhouette exceeds k-means' by more than the range
+    the silhouettes of ``KMEANS_RESTARTS`` further k-means runs (seeds seed + 1, ...) span on the same map:
+    where k-means finds many equally good partitions (a map without clear gaps) a small silhouette gain says
+    nothing about the classes (docs/clustering.md, fifth pass)."""
+    kmeans = map_partition(emb, m, seed, "kmeans")
+    ward = map_partition(emb, m, seed, "ward")
+    s_kmeans, s_ward = silhouette(emb, kmeans), silhouette(emb, ward)
+    restarts = [silhouette(emb, map_partition(emb, m, seed + r, "kmeans")) for r in range(1, KMEANS_RESTARTS + 1)]
+    spread = max([s_kmeans, *restarts]) - min([s_kmeans, *restarts])
+    note = f"k-means {s_kmeans:.3f} (restarts' range {spread:.3f}), {_CUT_NAMES['ward']} {s_ward:.3f}"
+    if s_ward > s_kmeans + spread:
+        return "ward", ward, s_ward, note
+    return "kmeans", kmeans, s_kmeans, note
 
 
 def place_anchors(method: str, mu: torch.Tensor, m: int, generator: torch.Generator,
