@@ -116,7 +116,10 @@ def fit_all(ds):
     return dataclasses.replace(ds, split=np.zeros(len(ds), dtype=np.int8))
 
 
-def run_nebula(method: str, ds, k: int, seed: int, epochs: int | None, overrides: list[str]) -> np.ndarray:
+def run_nebula(method: str, ds, k: int, seed: int, epochs: int | None,
+               overrides: list[str]) -> tuple[np.ndarray, str | None]:
+    """(N,) cluster of each sample (the nearest anchor, or k-means on z for the anchor-free variants) and the
+    run's placement line (``anchors placed at epoch E: ...``; None without anchors)."""
     from nebula.config import Config
     from nebula.evaluate.metrics import kmeans_labels
     from nebula.run import train
@@ -127,10 +130,11 @@ def run_nebula(method: str, ds, k: int, seed: int, epochs: int | None, overrides
     if epochs is not None:
         cfg.train.epochs = epochs
     cfg.override(overrides)
-    emb = train(cfg, dataset=ds).embeddings
+    run = train(cfg, dataset=ds)
+    placed = [m for m in run.info.get("messages", []) if m.startswith("anchors placed")]
     if method in ANCHORED:
-        return emb["assign"]
-    return kmeans_labels(emb["z"], k, seed=seed)
+        return run.embeddings["assign"], (placed[-1] if placed else None)
+    return kmeans_labels(run.embeddings["z"], k, seed=seed), None
 
 
 def peers_python() -> Path | None:
@@ -254,11 +258,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for seed in seeds:
                 t0 = time.perf_counter()
+                placed = None
                 if method in BASELINES or method in ABLATIONS:
                     pred = run_baseline(method, flat_input(ds), k, seed)
                 else:
-                    pred = run_nebula(method, fit_all(ds) if args.fit == "all" else ds, k, seed, args.epochs, args.set)
-                runs.append({**scores(y, pred), "seconds": time.perf_counter() - t0, "seed": seed})
+                    pred, placed = run_nebula(method, fit_all(ds) if args.fit == "all" else ds, k, seed,
+                                              args.epochs, args.set)
+                runs.append({**scores(y, pred), "seconds": time.perf_counter() - t0, "seed": seed}
+                            | ({"placement": placed} if placed else {}))
             results[name][method] = r = summarise(runs)
             print(f"  {method:12s} ACC {r['acc']['mean']:.3f} ± {r['acc']['std']:.3f}  NMI {r['nmi']['mean']:.3f}"
                   f"  ARI {r['ari']['mean']:.3f}  {r['seconds']['mean']:.1f} s/run"

@@ -8,7 +8,8 @@ For each set, nebula's ``ae`` trains ``--epochs`` epochs on all samples (the war
 (perplexity :func:`nebula.latent.placement.tsne_perplexity`) are cut into k = classes parts by each of
 ``--cuts`` (:func:`nebula.latent.placement.map_partition`). Printed per set: each map and cut's Hungarian ACC
 against the labels and its silhouette, and what ``train.placement_map=auto`` with ``train.placement_cut=auto``
-takes (the inputs' map only below ``LATENT_MAP_MIN_SAMPLES`` samples; the highest silhouette). The labels only
+takes (:func:`nebula.latent.placement.auto_cut` on each map, then the better separated map; the inputs'
+map only below ``LATENT_MAP_MIN_SAMPLES`` samples). The labels only
 score; nothing chooses by them. Results: benchmarks/results/latent_maps.json.
 """
 
@@ -44,19 +45,24 @@ def compare(name: str, epochs: int, seed: int, cuts: list[str]) -> dict | None:
     idx = np.random.RandomState(seed).permutation(len(ds))[: placement.TSNE_SAMPLES]
     x = torch.from_numpy(clustering.flat_input(ds)[idx])
     row: dict = {"set": name, "samples": len(idx), "classes": k, "ae_seconds": seconds}
+    candidates = []
     for space, feats in (("inputs", x), ("latents", torch.from_numpy(z[idx]))):
         emb = placement.tsne_map(feats, k, seed)
         for cut in cuts:
             parts = placement.map_partition(emb, k, seed, cut)
             row[f"{space}/{cut}"] = {"acc": hungarian_accuracy(ds.y[idx], parts),
                                      "silhouette": placement.silhouette(emb, parts)}
-    allowed = [key for key in row if "/" in key
-               and (key.startswith("inputs") or len(idx) >= placement.LATENT_MAP_MIN_SAMPLES)]
-    row["auto"] = max(allowed, key=lambda key: row[key]["silhouette"])
+        cut, _, score, note = placement.auto_cut(emb, k, seed)
+        row[f"{space}/auto"] = {"cut": cut, "note": note}
+        if space == "inputs" or len(idx) >= placement.LATENT_MAP_MIN_SAMPLES:
+            candidates.append((score, f"{space}/{cut}"))
+    row["auto"] = max(candidates)[1]
     cells = "  ".join(f"{key} ACC {row[key]['acc']:.3f} sil {row[key]['silhouette']:.3f}"
-                      for key in row if "/" in key)
-    print(f"{name:10s} n {len(idx):5d} k {k:3d}  {cells}  auto -> {row['auto']} ACC {row[row['auto']]['acc']:.3f}"
-          f"  (ae {seconds:.0f} s)", flush=True)
+                      for key in row if "/" in key and "acc" in row[key])
+    auto = f"  auto -> {row['auto']}" + (f" ACC {row[row['auto']]['acc']:.3f}" if row["auto"] in row else "")
+    print(f"{name:10s} n {len(idx):5d} k {k:3d}  {cells}{auto}  (ae {seconds:.0f} s)", flush=True)
+    for space in ("inputs", "latents"):
+        print(f"{'':10s} {space} auto cut: {row[f'{space}/auto']['note']}", flush=True)
     return row
 
 

@@ -302,6 +302,7 @@ def _train(cfg: Config, run_dir: Path | None, ctx: distributed.DistContext, devi
     # over every session of a resumed run; this process's share separately
     info["session_train_seconds"] = time.perf_counter() - t_train
     info["train_seconds"] = trainer.resumed_seconds + info["session_train_seconds"]
+    info["messages"] = list(trainer.history.messages)  # e.g. where the anchors were placed, why training stopped
     if not ctx.is_main:
         return Run(config=cfg, model=model, run_dir=run_dir, dataset=ds, info=info)
     emb = compute_embeddings(model, ds, trainer.device)

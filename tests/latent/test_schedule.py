@@ -77,8 +77,10 @@ def test_three_epoch_cli_run_trains_with_placed_anchors(tmp_path, tiny_images, c
     assert "near" in header.split(",") and len(rows) == 3  # the anchor term after one warm-up epoch
     with np.load(out / "embeddings.npz") as f:
         assert f["assign"].min() >= 0 and len(np.unique(f["assign"])) >= 2
-    assert json.loads((out / "run.json").read_text())["status"] == "complete"
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "complete"
     assert "anchors placed at epoch 1" in capsys.readouterr().out
+    assert info["messages"][0].startswith("anchors placed at epoch 1: ")  # run.json keeps where they went
     # an explicit warm-up longer than the run is shortened, and stderr says so
     out2 = tmp_path / "run2"
     assert main(["train", "--data", str(tmp_path / "tiny.npz"), "-v", "-m", "--epochs", "3", "--anchors", "3",

@@ -136,7 +136,7 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
     (docs/clustering.md). Cuts (:func:`map_partition`): ``kmeans``, ``ward``, ``auto`` both. k-means
     prefers parts of equal spread, so a map whose classes differ in size can get its largest class split
     in two and two small ones merged; Ward linkage merges the map's points bottom-up and keeps such a class
-    whole; ``auto`` takes Ward's partition only when its silhouette is clearly higher (:func:`_auto_cut`).
+    whole; ``auto`` takes Ward's partition only when its silhouette is clearly higher (:func:`auto_cut`).
     Of the maps, the partition with the highest :func:`silhouette` is kept (computed only when there are
     several candidates). Also returns the (N,) mask of each part's ``keep`` most
     central members (:func:`central_members`).
@@ -156,7 +156,7 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
             chosen.append((silhouette(emb, parts) if several else 0.0, name, cut, parts, emb))
             notes.append(f"{name} {chosen[-1][0]:.3f}")
             continue
-        c, parts, score, note = _auto_cut(emb, m, seed)
+        c, parts, score, note = auto_cut(emb, m, seed)
         chosen.append((score, name, c, parts, emb))
         notes.append(f"{name}/{note}")
     best = max(chosen, key=lambda item: item[0])
@@ -166,7 +166,7 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
     return best[3], central_members(best[4], best[3], keep), how
 
 
-def _auto_cut(emb: np.ndarray, m: int, seed: int) -> tuple[str, np.ndarray, float, str]:
+def auto_cut(emb: np.ndarray, m: int, seed: int) -> tuple[str, np.ndarray, float, str]:
     """``train.placement_cut = auto`` on one map emb: (N, 2): the cut, its (N,) parts, their silhouette, and a
     note for the log. Ward replaces k-means only when its silhouette exceeds k-means' by more than the range
     the silhouettes of ``KMEANS_RESTARTS`` further k-means runs (seeds seed + 1, ...) span on the same map:
