@@ -155,31 +155,26 @@ def test_auto_cut_keeps_the_better_separated_partition_of_the_map(monkeypatch):
         assert purity(parts, part) == 1.0
 
 
-def test_auto_cut_keeps_kmeans_when_wards_gain_is_within_kmeans_own_range(monkeypatch):
+def test_auto_cut_judges_a_partition_by_its_worst_part(monkeypatch):
     import numpy as np
 
-    x, mu, part = blobs()
-    kmeans_cut = placement.map_partition
+    from nebula.latent.placement import auto_cut, silhouettes
 
-    def moved(emb, m, count):  # the true parts with `count` points of part 0 moved to part 1
-        parts = kmeans_cut(emb, m, 0, "kmeans")
-        parts[np.flatnonzero(parts == parts[0])[:count]] = (parts[0] + 1) % m
-        return parts
-
-    for restarts_vary, expected in ((True, "k-means"), (False, "Ward")):
-        calls = []
-
-        def fake(emb, m, seed, cut, restarts_vary=restarts_vary, calls=calls):
-            if cut == "ward":
-                return moved(emb, m, 3)
-            calls.append(seed)
-            return moved(emb, m, 0 if restarts_vary and len(calls) > 1 else 6)
-
-        monkeypatch.setattr(placement, "map_partition", fake)
-        _, how, parts = place_anchors_with_parts("tsne", mu, 3, torch.Generator().manual_seed(0), x, "input")
-        assert how.startswith(f"t-SNE of 180 training inputs, {expected} cut (silhouette inputs/k-means "), how
-        assert len(calls) == 1 + placement.KMEANS_RESTARTS and len(set(calls)) == len(calls)
-        assert "restarts' range 0.000" in how if not restarts_vary else "restarts' range 0.000" not in how
+    rng = np.random.RandomState(0)  # two large classes far apart, two small ones side by side
+    sizes, centres = [400, 400, 20, 20], [(0, 0), (8, 0), (4, 7), (4.8, 7)]
+    emb = np.concatenate([rng.randn(n, 2) * 0.5 + c for n, c in zip(sizes, centres)])
+    truth = np.repeat(np.arange(4), sizes)
+    other = np.where(truth == 3, 2, truth)  # the small ones merged, the first large one split in two
+    other[np.flatnonzero(truth == 0)[emb[truth == 0, 0] > 0]] = 3
+    (mean_t, worst_t), (mean_o, worst_o) = silhouettes(emb, truth), silhouettes(emb, other)
+    assert mean_t > mean_o and worst_t < worst_o  # the two criteria disagree here
+    for ward, expected in ((other, "ward"), (truth, "kmeans")):
+        parts = {"kmeans": truth if ward is other else other, "ward": ward}
+        monkeypatch.setattr(placement, "map_partition", lambda emb, m, seed, cut, parts=parts: parts[cut])
+        cut, chosen, score, note = auto_cut(emb, 4, 0)
+        assert cut == expected and (chosen is other) and score == pytest.approx(mean_o)
+        assert "worst part" in note
+    assert silhouettes(emb, np.zeros(len(emb), dtype=int)) == (-1.0, -1.0)
 
 
 def test_ward_cut_of_a_map():

@@ -27,8 +27,6 @@ from nebula.errors import ConfigError
 TSNE_SAMPLES = 5000
 #: below this many samples t-SNE is not used (its neighbourhoods need data): k-means on the latents instead
 TSNE_MIN_SAMPLES = 100
-#: ``train.placement_cut=auto``: further k-means runs whose silhouettes measure how much k-means' own varies
-KMEANS_RESTARTS = 4
 #: ``train.placement_map=auto`` considers the latents' map from this many training samples on
 LATENT_MAP_MIN_SAMPLES = 1000
 METHODS = ANCHOR_INITS[1:]
@@ -102,6 +100,18 @@ def silhouette(emb: np.ndarray, parts: np.ndarray) -> float:
     return float(silhouette_score(emb, parts)) if 1 < len(np.unique(parts)) < len(emb) else -1.0
 
 
+def silhouettes(emb: np.ndarray, parts: np.ndarray) -> tuple[float, float]:
+    """(mean, worst part) silhouette of the parts (N,) of a map emb: (N, 2): :func:`silhouette`, and the
+    lowest over parts of the mean silhouette of the part's points (-1, -1 when it is not defined)."""
+    from sklearn.metrics import silhouette_samples
+
+    if not 1 < len(np.unique(parts)) < len(emb):
+        return -1.0, -1.0
+    values = silhouette_samples(emb, parts)
+    means = np.bincount(parts, weights=values) / np.maximum(np.bincount(parts), 1)
+    return float(values.mean()), float(means[np.bincount(parts) > 0].min())
+
+
 def central_members(emb: np.ndarray, parts: np.ndarray, keep: float) -> np.ndarray:
     """(N,) bool: the ``keep`` fraction of each part of the map emb: (N, 2) whose points lie most clearly
     inside it, by the ratio of the distance to their own part's centre to that to the nearest other centre
@@ -136,7 +146,7 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
     (docs/clustering.md). Cuts (:func:`map_partition`): ``kmeans``, ``ward``, ``auto`` both. k-means
     prefers parts of equal spread, so a map whose classes differ in size can get its largest class split
     in two and two small ones merged; Ward linkage merges the map's points bottom-up and keeps such a class
-    whole; ``auto`` takes Ward's partition only when its silhouette is clearly higher (:func:`auto_cut`).
+    whole; ``auto`` takes Ward's partition only when its worst part is better separated (:func:`auto_cut`).
     Of the maps, the partition with the highest :func:`silhouette` is kept (computed only when there are
     several candidates). Also returns the (N,) mask of each part's ``keep`` most
     central members (:func:`central_members`).
@@ -168,17 +178,16 @@ def choose_map(inputs: torch.Tensor | None, mu: torch.Tensor, m: int, space: str
 
 def auto_cut(emb: np.ndarray, m: int, seed: int) -> tuple[str, np.ndarray, float, str]:
     """``train.placement_cut = auto`` on one map emb: (N, 2): the cut, its (N,) parts, their silhouette, and a
-    note for the log. Ward replaces k-means only when its silhouette exceeds k-means' by more than the range
-    the silhouettes of ``KMEANS_RESTARTS`` further k-means runs (seeds seed + 1, ...) span on the same map:
-    where k-means finds many equally good partitions (a map without clear gaps) a small silhouette gain says
-    nothing about the classes (docs/clustering.md, fifth pass)."""
+    note for the log. Both cuts are judged by their worst part (:func:`silhouettes`): k-means errs by
+    splitting a class (two adjacent parts, both poorly separated), Ward by merging two or leaving a straggler
+    part; either error shows in one part, where the mean silhouette over all points hides it behind the large
+    parts. Ward is taken only when its worst part is better separated than k-means' (docs/clustering.md,
+    fifth pass)."""
     kmeans = map_partition(emb, m, seed, "kmeans")
     ward = map_partition(emb, m, seed, "ward")
-    s_kmeans, s_ward = silhouette(emb, kmeans), silhouette(emb, ward)
-    restarts = [silhouette(emb, map_partition(emb, m, seed + r, "kmeans")) for r in range(1, KMEANS_RESTARTS + 1)]
-    spread = max([s_kmeans, *restarts]) - min([s_kmeans, *restarts])
-    note = f"k-means {s_kmeans:.3f} (restarts' range {spread:.3f}), {_CUT_NAMES['ward']} {s_ward:.3f}"
-    if s_ward > s_kmeans + spread:
+    (s_kmeans, w_kmeans), (s_ward, w_ward) = silhouettes(emb, kmeans), silhouettes(emb, ward)
+    note = f"k-means {s_kmeans:.3f} (worst part {w_kmeans:.3f}), {_CUT_NAMES['ward']} {s_ward:.3f} (worst part {w_ward:.3f})"
+    if w_ward > w_kmeans:
         return "ward", ward, s_ward, note
     return "kmeans", kmeans, s_kmeans, note
 
