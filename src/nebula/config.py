@@ -129,8 +129,8 @@ class TrainConfig:
     choice: tsne for images and tabular data, kmeans otherwise); see :mod:`nebula.latent.placement`.
     ``placement_map`` is the map ``tsne`` partitions: ``input``, ``latent`` (the warmed-up latents) or ``auto``
     (the inputs', and from 1,000 training samples on the better separated of the two by silhouette);
-    ``placement_cut`` how that map is cut into parts: ``kmeans``, ``ward`` (Ward linkage) or ``auto`` (the better
-    separated of the two by silhouette, which keeps a large class whole where k-means splits it).
+    ``placement_cut`` how that map is cut into parts: ``kmeans``, ``ward`` (Ward linkage) or ``auto`` (Ward where its worst
+    part is better separated than k-means': it keeps a large class whole where k-means splits it).
     ``loggers``: besides metrics.csv, ``tensorboard`` and/or ``mlflow`` (:mod:`nebula.train.loggers`).
     ``eval_every`` > 0 evaluates the latents on the test split every that many epochs (kNN accuracy and,
     with anchors, nearest-anchor ACC; :mod:`nebula.train.periodic`); ``early_stop_metric`` (one of those
