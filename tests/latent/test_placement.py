@@ -174,6 +174,21 @@ def test_auto_cut_judges_a_partition_by_its_worst_part(monkeypatch):
         cut, chosen, score, note = auto_cut(emb, 4, 0)
         assert cut == expected and (chosen is other) and score == pytest.approx(mean_o)
         assert "worst part" in note
+    # Ward's worst part beats k-means' with its first seed but not with another: k-means (its first seed) stays
+    worse = truth.copy()
+    worse[np.flatnonzero(truth == 2)[:8]] = 3  # part of one small class given to its neighbour
+    assert silhouettes(emb, worse)[1] < worst_t < worst_o
+    seeds = []
+
+    def by_seed(emb, m, seed, cut):
+        seeds.append(seed)
+        return truth if cut == "ward" else (other if seed == 10 else worse)
+
+    monkeypatch.setattr(placement, "map_partition", by_seed)
+    cut, chosen, _, _ = auto_cut(emb, 4, 9)
+    assert cut == "kmeans" and chosen is worse and len(set(seeds) - {9}) == placement.KMEANS_SEEDS - 1
+    monkeypatch.setattr(placement, "map_partition", lambda emb, m, seed, cut: truth if cut == "ward" else worse)
+    assert auto_cut(emb, 4, 9)[0] == "ward"  # better than k-means with every seed
     assert silhouettes(emb, np.zeros(len(emb), dtype=int)) == (-1.0, -1.0)
 
 
