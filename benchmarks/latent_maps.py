@@ -75,9 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     info = common.machine_info()
     print(common.header("latent maps", info), flush=True)
+    from nebula.config import PLACEMENT_CUTS
+
+    known = [c for c in PLACEMENT_CUTS if c != "auto"]
     cuts = args.cuts.split(",")
-    if not cuts or any(c not in ("kmeans", "ward") for c in cuts):
-        p.error(f"--cuts takes kmeans and/or ward, found {args.cuts!r}")
+    if not cuts or any(c not in known for c in cuts):
+        p.error(f"--cuts takes {' and/or '.join(known)}, found {args.cuts!r}")
     rows = [r for r in (compare(s, args.epochs, args.seed, cuts) for s in args.sets.split(",")) if r is not None]
     payload = {"command": "python -m benchmarks.latent_maps " + " ".join(argv if argv is not None else sys.argv[1:]),
                "epochs": args.epochs, "seed": args.seed, "cuts": cuts, "rows": rows}

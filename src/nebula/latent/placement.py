@@ -31,7 +31,7 @@ TSNE_MIN_SAMPLES = 100
 LATENT_MAP_MIN_SAMPLES = 1000
 #: ``train.placement_cut=auto``: Ward's worst part must beat k-means' with this many seeds (:func:`auto_cut`)
 KMEANS_SEEDS = 5
-METHODS = ANCHOR_INITS[1:]
+METHODS = tuple(name for name in ANCHOR_INITS if name != "auto")
 MAPS = PLACEMENT_MAPS
 CUTS = PLACEMENT_CUTS
 _CUT_NAMES = {"kmeans": "k-means", "ward": "Ward"}
@@ -97,9 +97,7 @@ def silhouette(emb: np.ndarray, parts: np.ndarray) -> float:
     """Silhouette in [-1, 1] of the parts (N,) of a map emb: (N, 2), how well separated they are: the mean
     over points of (b - a) / max(a, b), a the mean distance to its own part, b to the nearest other;
     scale-free, so maps of different spaces compare (-1 when fewer than 2 parts or every point its own)."""
-    from sklearn.metrics import silhouette_score
-
-    return float(silhouette_score(emb, parts)) if 1 < len(np.unique(parts)) < len(emb) else -1.0
+    return silhouettes(emb, parts)[0]
 
 
 def silhouettes(emb: np.ndarray, parts: np.ndarray) -> tuple[float, float]:
