@@ -26,10 +26,11 @@ def test_compare_end_to_end(tmp_path, tiny_npz, capsys):
                  "-o", str(out), *TINY])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "[4/4] tvae" in printed and "report:" in printed
+    assert "[1/4] tvae" in printed and "[4/4] ae" in printed and "report:" in printed  # anchored runs first
     rows = list(csv.DictReader(open(out / "results.csv")))
     models = [r for r in rows if r["kind"] == "model"]
     assert [(r["variant"], r["seed"]) for r in models] == [(v, s) for v in ("ae", "tvae") for s in "01"]
+    assert not list(out.glob(".maps-*"))  # the shared t-SNE maps are removed
     assert {r["variant"] for r in rows if r["kind"] == "baseline"} == {"baseline: raw input", "baseline: PCA-4 of input"}
     for r in models:
         assert 0 < float(r["kmeans_acc"]) <= 1 and 0 <= float(r["knn10"]) <= 1
@@ -79,6 +80,7 @@ def test_compare_results_do_not_depend_on_worker_processes(tmp_path, tiny_npz):
     one = [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / "one" / "results.csv"))]
     two = [{k: r[k] for k in keys} for r in csv.DictReader(open(tmp_path / "two" / "results.csv"))]
     assert one == two
+    assert not list((tmp_path / "two").glob(".maps-*"))
 
 
 def test_compare_rejects_bad_arguments(tmp_path):

@@ -20,7 +20,9 @@ import copy
 import json
 import platform
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from nebula.experiments.tables import (
     write_results_csv,
     write_results_md,
 )
+from nebula.latent import mapcache
 
 
 @dataclass
@@ -149,18 +152,25 @@ def _compare(base: Config, variants: list[str], seeds: list[int], out: Path, *, 
             f"{fmt(sm['kmeans_acc'])}  NMI {fmt(sm['kmeans_nmi'])}  kNN-10 {fmt(sm['knn10'])}  "
             f"probe {fmt(sm['linear_probe'])}  rec {fmt(sm['rec_test'], 2)}")
 
-    if jobs == 1:
-        for v, s, cfg in tasks:
-            report(v, s, train_and_evaluate(cfg, dataset, overwrite))
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    # anchored variants first (the longest runs: a t-SNE placement), so that the pool ends with short runs
+    order = sorted(tasks, key=lambda task: not task[2].model.use_anchors)
+    maps = Path(tempfile.mkdtemp(dir=out, prefix=".maps-"))  # t-SNE maps the runs share (mapcache)
+    try:
+        if jobs == 1:
+            with mapcache.shared(maps):
+                for v, s, cfg in order:
+                    report(v, s, train_and_evaluate(cfg, dataset, overwrite))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=torch.set_num_threads, initargs=(threads or 1,)) as pool:
-            futures = {pool.submit(train_and_evaluate, cfg, dataset, overwrite): (v, s) for v, s, cfg in tasks}
-            for fut in as_completed(futures):
-                report(*futures[fut], fut.result())
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_worker_start, initargs=(threads or 1, str(maps))) as pool:
+                futures = {pool.submit(train_and_evaluate, cfg, dataset, overwrite): (v, s) for v, s, cfg in order}
+                for fut in as_completed(futures):
+                    report(*futures[fut], fut.result())
+    finally:
+        shutil.rmtree(maps, ignore_errors=True)
     rows: list[dict[str, Any]] = []
     for v, s, cfg in tasks:
         res = results[(v, s)]
@@ -196,6 +206,12 @@ def _compare(base: Config, variants: list[str], seeds: list[int], out: Path, *, 
     result.report = write_report(out / "report.html", rows, context, summary, figures)
     log(f"compare finished in {elapsed:.0f} s; report: {result.report}")
     return result
+
+
+def _worker_start(threads: int, maps: str) -> None:
+    """Initializer of a compare's worker process: torch threads, and the folder of shared t-SNE maps."""
+    torch.set_num_threads(threads)
+    mapcache.use_folder(maps)
 
 
 def train_and_evaluate(cfg: Config, dataset: Any, overwrite: bool) -> dict[str, Any]:

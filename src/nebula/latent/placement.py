@@ -22,6 +22,7 @@ import torch
 
 from nebula.config import ANCHOR_INITS, PLACEMENT_CUTS, PLACEMENT_MAPS
 from nebula.errors import ConfigError
+from nebula.latent import mapcache
 
 #: at most this many training samples go into the t-SNE map
 TSNE_SAMPLES = 5000
@@ -70,15 +71,20 @@ def tsne_perplexity(n: int, m: int) -> float:
 
 def tsne_map(x: torch.Tensor, m: int, seed: int) -> np.ndarray:
     """(N, 2) t-SNE map of x: (N, ...) flattened, reduced to 50 principal components when wider, with the
-    perplexity of :func:`tsne_perplexity` for ``m`` parts."""
+    perplexity of :func:`tsne_perplexity` for ``m`` parts; computed once per content (:mod:`nebula.latent.mapcache`)."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
     flat = x.reshape(len(x), -1).double().cpu().numpy()
-    if flat.shape[1] > 50:
-        flat = PCA(50, random_state=seed % (2**32 - 1)).fit_transform(flat)
-    return TSNE(2, init="pca", perplexity=tsne_perplexity(len(flat), m),
-                random_state=seed % (2**32 - 1)).fit_transform(flat)
+    perplexity, state = tsne_perplexity(len(flat), m), seed % (2**32 - 1)
+    key = mapcache.map_key(flat, perplexity=perplexity, seed=state, pca=50, init="pca")
+    emb = mapcache.lookup(key)
+    if emb is None:
+        if flat.shape[1] > 50:
+            flat = PCA(50, random_state=state).fit_transform(flat)
+        emb = TSNE(2, init="pca", perplexity=perplexity, random_state=state).fit_transform(flat)
+        mapcache.store(key, emb)
+    return emb
 
 
 def map_partition(emb: np.ndarray, m: int, seed: int, cut: str = "kmeans") -> np.ndarray:
