@@ -325,6 +325,14 @@ def _one_of(name: str, value: str, choices: tuple[str, ...]) -> tuple[bool, str]
     return value in choices, f"{name} must be {listed}, found {value!r}"
 
 
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` with :meth:`Config.validate`'s message unless ``value`` is one of ``choices``
+    (for code that takes a setting's value directly, e.g. :mod:`nebula.latent.placement`)."""
+    ok, message = _one_of(name, value, choices)
+    if not ok:
+        raise ConfigError(message)
+
+
 #: name -> (variational, anchors, metric order)
 VARIANTS: dict[str, tuple[bool, bool, int]] = {
     "ae": (False, False, 0),

@@ -216,7 +216,7 @@ def test_unknown_map_is_refused():
     cfg.train.placement_map = "pixels"
     with pytest.raises(ConfigError, match="train.placement_map must be auto, input or latent"):
         cfg.validate()
-    with pytest.raises(ConfigError, match="train.placement_cut must be one of auto, kmeans, ward"):
+    with pytest.raises(ConfigError, match="train.placement_cut must be auto, kmeans or ward"):
         place_anchors("tsne", mu, 3, torch.Generator(), x, "input", cut="dbscan")
     cfg = Config()
     cfg.train.placement_cut = "dbscan"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nebula.config import ANCHOR_INITS, PLACEMENT_CUTS, PLACEMENT_MAPS
+from nebula.config import ANCHOR_INITS, PLACEMENT_CUTS, PLACEMENT_MAPS, check_choice
 from nebula.errors import ConfigError
 from nebula.latent import mapcache
 
@@ -220,12 +220,9 @@ def place_anchors_with_parts(method: str, mu: torch.Tensor, m: int, generator: t
     t-SNE map of ``tsne`` and how it is cut into parts (:func:`choose_map`); there only each part's ``keep``
     most central members keep their part
     (the others get -1: their anchor is the nearest one, as the model learns it)."""
-    if space not in MAPS:
-        raise ConfigError(f"train.placement_map must be one of {', '.join(MAPS)}, found {space!r}")
-    if cut not in CUTS:
-        raise ConfigError(f"train.placement_cut must be one of {', '.join(CUTS)}, found {cut!r}")
-    if method not in METHODS:
-        raise ConfigError(f"train.anchor_init must be one of {', '.join(METHODS)} or auto, found {method!r}")
+    check_choice("train.placement_map", space, MAPS)
+    check_choice("train.placement_cut", cut, CUTS)
+    check_choice("train.anchor_init", method, METHODS)  # auto is resolved by the caller
     if method == "tsne":
         if inputs is not None and not inputs.is_floating_point():
             raise ConfigError("train.anchor_init=tsne needs real-valued inputs (images, voxels), found "
