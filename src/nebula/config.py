@@ -132,9 +132,9 @@ class TrainConfig:
     ``placement_cut`` how that map is cut into parts: ``kmeans``, ``ward`` (Ward linkage) or ``auto`` (Ward where its worst
     part is better separated than k-means': it keeps a large class whole where k-means splits it).
     ``loggers``: besides metrics.csv, ``tensorboard`` and/or ``mlflow`` (:mod:`nebula.train.loggers`).
-    ``eval_every`` > 0 evaluates the latents on the test split every that many epochs (kNN accuracy and,
-    with anchors, nearest-anchor ACC; :mod:`nebula.train.periodic`); ``early_stop_metric`` (one of those
-    names) stops training after ``early_stop_patience`` evaluations without improvement.
+    ``eval_every`` > 0 evaluates on the test split every that many epochs (reconstruction loss; with labels
+    kNN accuracy and, with anchors, nearest-anchor ACC; :mod:`nebula.train.periodic`); ``early_stop_metric``
+    (one of those names) stops training after ``early_stop_patience`` evaluations without improvement.
     ``refine`` times, evenly spread over the rest of the run, the anchors are re-placed on a k-means partition of a t-SNE
     map of the training *latents*, its parts matched to the current ones (:mod:`nebula.latent.refine`).
     ``min_steps`` > 0 (default 1000) shrinks ``batch_size`` (not below 32) so that the run makes at least

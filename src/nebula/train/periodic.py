@@ -6,10 +6,13 @@ metrics, added to the epoch's row (and so to metrics.csv, TensorBoard and MLflow
 * ``eval_knn``: accuracy on the test split of a k-nearest-neighbour vote (cosine, k = 10) among the
   training embeddings;
 * ``eval_anchor_acc`` (models with anchors, ``anchor_array()``): Hungarian accuracy of the
-  nearest-anchor assignment of the test embeddings.
+  nearest-anchor assignment of the test embeddings;
+* ``eval_rec`` (label-free, also for unlabelled data; methods whose ``embedding_batch`` returns ``rec``):
+  the mean per-sample reconstruction loss of the test split, decoded from mu in eval mode (the held-out
+  curve beside metrics.csv's training ``rec``).
 
-With ``metric`` set, training stops once that metric has not improved for ``patience`` evaluations
-(the run is then complete, with a checkpoint of the epoch it stopped at).
+With ``metric`` set, training stops once that metric has not improved (risen; for ``eval_rec``, fallen)
+for ``patience`` evaluations (the run is then complete, with a checkpoint of the epoch it stopped at).
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import torch
 from nebula.errors import ConfigError
 from nebula.train.callbacks import Callback
 
-METRICS = ("eval_knn", "eval_anchor_acc")
+METRICS = ("eval_knn", "eval_anchor_acc", "eval_rec")
+#: metrics where lower is better
+LOSSES = ("eval_rec",)
 
 
 def knn_accuracy(train: torch.Tensor, train_y: torch.Tensor, test: torch.Tensor, test_y: torch.Tensor,
@@ -63,29 +68,38 @@ class PeriodicEvaluation(Callback):
         self.best, self.bad = -math.inf, 0
 
     def on_epoch_end(self, trainer: Any, epoch: int, row: dict[str, Any]) -> None:
-        if (epoch + 1) % self.every != 0 or trainer.y is None:
+        if (epoch + 1) % self.every != 0:
             return
         split = torch.from_numpy(np.asarray(trainer.dataset.split)).to(trainer.device)
         test_index = torch.nonzero(split == 1).flatten()
         if len(test_index) == 0:
             return
-        train_z, test_z = trainer.embed(trainer.train_index), trainer.embed(test_index)
-        train_y, test_y = trainer.y[trainer.train_index], trainer.y[test_index]
-        metrics = {"eval_knn": knn_accuracy(train_z, train_y, test_z, test_y, self.k)}
-        anchors = trainer.model.anchor_array() if hasattr(trainer.model, "anchor_array") else None
-        if anchors is not None:
-            d = torch.cdist(test_z, anchors.float().to(test_z.device))
-            metrics["eval_anchor_acc"] = hungarian_accuracy(test_y.cpu().numpy(), d.argmin(1).cpu().numpy())
+        metrics: dict[str, float] = {}
+        rec = held_out_reconstruction(trainer, test_index)
+        if rec is not None:
+            metrics["eval_rec"] = rec
+        if trainer.y is not None:
+            train_z, test_z = trainer.embed(trainer.train_index), trainer.embed(test_index)
+            train_y, test_y = trainer.y[trainer.train_index], trainer.y[test_index]
+            metrics["eval_knn"] = knn_accuracy(train_z, train_y, test_z, test_y, self.k)
+            anchors = trainer.model.anchor_array() if hasattr(trainer.model, "anchor_array") else None
+            if anchors is not None:
+                d = torch.cdist(test_z, anchors.float().to(test_z.device))
+                metrics["eval_anchor_acc"] = hungarian_accuracy(test_y.cpu().numpy(), d.argmin(1).cpu().numpy())
+        if not metrics:
+            return
         row.update(metrics)
         trainer.callbacks.evaluate(trainer, epoch, metrics)
         if self.metric and self.metric in metrics:
-            if metrics[self.metric] > self.best:
-                self.best, self.bad = metrics[self.metric], 0
+            value = -metrics[self.metric] if self.metric in LOSSES else metrics[self.metric]
+            if value > self.best:
+                self.best, self.bad = value, 0
             else:
                 self.bad += 1
                 if self.bad >= self.patience:
+                    best = -self.best if self.metric in LOSSES else self.best
                     trainer.stop(f"early stopping at epoch {epoch + 1}: {self.metric} did not improve for "
-                                 f"{self.patience} evaluations (best {self.best:.4f})")
+                                 f"{self.patience} evaluations (best {best:.4f})")
 
     def on_checkpoint(self, trainer: Any, state: dict[str, Any]) -> None:
         state["periodic_evaluation"] = {"best": self.best, "bad": self.bad}
@@ -93,3 +107,24 @@ class PeriodicEvaluation(Callback):
     def on_resume(self, trainer: Any, state: dict[str, Any]) -> None:
         saved = state.get("periodic_evaluation") or {}
         self.best, self.bad = float(saved.get("best", -math.inf)), int(saved.get("bad", 0))
+
+
+@torch.no_grad()
+def held_out_reconstruction(trainer: Any, index: torch.Tensor, batch_size: int = 1024) -> float | None:
+    """Mean over the samples at ``index`` of the ``rec`` that the model's ``embedding_batch`` returns (eval
+    mode, restored after), or None when it returns none (e.g. a contrastive learner)."""
+    model, total, count = trainer.model, 0.0, 0
+    was = model.training
+    model.eval()
+    try:
+        for i in range(0, len(index), batch_size):
+            part = index[i : i + batch_size]
+            x = trainer.x[part]
+            target = trainer.target[part] if trainer.target is not None else x
+            rec = model.embedding_batch(x, target).get("rec")
+            if rec is None:
+                return None
+            total, count = total + float(rec.double().sum()), count + len(part)
+    finally:
+        model.train(was)
+    return total / max(count, 1)
