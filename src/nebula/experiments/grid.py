@@ -154,23 +154,22 @@ def _compare(base: Config, variants: list[str], seeds: list[int], out: Path, *, 
 
     # anchored variants first (the longest runs: a t-SNE placement), so that the pool ends with short runs
     order = sorted(tasks, key=lambda task: not task[2].model.use_anchors)
-    maps = Path(tempfile.mkdtemp(dir=out, prefix=".maps-"))  # t-SNE maps the runs share (mapcache)
-    try:
-        if jobs == 1:
-            with mapcache.shared(maps):
-                for v, s, cfg in order:
-                    report(v, s, train_and_evaluate(cfg, dataset, overwrite))
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+    if jobs == 1:  # one process: the runs share t-SNE maps through mapcache's memory
+        for v, s, cfg in order:
+            report(v, s, train_and_evaluate(cfg, dataset, overwrite))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        maps = Path(tempfile.mkdtemp(dir=out, prefix=".maps-"))  # the workers share t-SNE maps here (mapcache)
+        try:
             with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_worker_start, initargs=(threads or 1, str(maps))) as pool:
                 futures = {pool.submit(train_and_evaluate, cfg, dataset, overwrite): (v, s) for v, s, cfg in order}
                 for fut in as_completed(futures):
                     report(*futures[fut], fut.result())
-    finally:
-        shutil.rmtree(maps, ignore_errors=True)
+        finally:
+            shutil.rmtree(maps, ignore_errors=True)
     rows: list[dict[str, Any]] = []
     for v, s, cfg in tasks:
         res = results[(v, s)]

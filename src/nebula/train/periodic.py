@@ -65,7 +65,8 @@ class PeriodicEvaluation(Callback):
         if metric and metric not in METRICS:
             raise ConfigError(f"train.early_stop_metric must be one of {', '.join(METRICS)}, found {metric!r}")
         self.every, self.metric, self.patience, self.k = every, metric, patience, k
-        self.best, self.bad = -math.inf, 0
+        self.best, self.bad = -math.inf, 0  # best of sign * metric, so that higher is always better
+        self.sign = -1.0 if metric in LOSSES else 1.0
 
     def on_epoch_end(self, trainer: Any, epoch: int, row: dict[str, Any]) -> None:
         if (epoch + 1) % self.every != 0:
@@ -91,15 +92,14 @@ class PeriodicEvaluation(Callback):
         row.update(metrics)
         trainer.callbacks.evaluate(trainer, epoch, metrics)
         if self.metric and self.metric in metrics:
-            value = -metrics[self.metric] if self.metric in LOSSES else metrics[self.metric]
+            value = self.sign * metrics[self.metric]
             if value > self.best:
                 self.best, self.bad = value, 0
             else:
                 self.bad += 1
                 if self.bad >= self.patience:
-                    best = -self.best if self.metric in LOSSES else self.best
                     trainer.stop(f"early stopping at epoch {epoch + 1}: {self.metric} did not improve for "
-                                 f"{self.patience} evaluations (best {best:.4f})")
+                                 f"{self.patience} evaluations (best {self.sign * self.best:.4f})")
 
     def on_checkpoint(self, trainer: Any, state: dict[str, Any]) -> None:
         state["periodic_evaluation"] = {"best": self.best, "bad": self.bad}
