@@ -96,3 +96,34 @@ def test_rnn_encoder_starts_from_the_vectors(tmp_path: Path) -> None:
     linux = ds.meta["state"]["tokens"].index("linux")
     assert enc.embedding.weight.shape[1] == 3
     assert np.allclose(enc.embedding.weight[linux].detach().numpy(), VECS["linux"])
+
+
+@pytest.mark.parametrize("arch,vectors", [("bow", False), ("bow", True), ("gru", True)])
+def test_saved_run_rebuilds_the_widths_its_vectors_gave(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        arch: str, vectors: bool) -> None:
+    """A run folder loads without its data: the LSA (bag) or vector width (bag, RNN) is in its config."""
+    from nebula.config import Config
+    from nebula.nn import bow
+    from nebula.run import load as load_run
+    from nebula.run import train
+
+    data = tmp_path / "s.csv"
+    data.write_text("label,text\n" + "\n".join(f"{i % 2},apple linux pie {i % 5} w{i}" for i in range(40)) + "\n")
+    cfg = Config().apply_variant("vae")
+    cfg.data.source = str(data)
+    if vectors:
+        cfg.data.options["vectors"] = str(write_vectors(tmp_path / "v.txt", False))
+    cfg.model.arch, cfg.model.latent_dim, cfg.model.feature_dim = arch, 4, 8
+    cfg.model.options.update(bow_hidden=16, embedding_dim=8, rnn_hidden=8, decoder_hidden=8)
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.quiet = 1, 16, True
+    cfg.output = str(tmp_path / "run")
+    run = train(cfg)
+    width = 3 if vectors else int(run.config.model.options["lsa_dim"])
+    assert width != 512 and width != 8  # not the configured bow_embedding / embedding_dim
+    monkeypatch.setattr(bow, "TEXT_INIT", {})  # as in a new process: the data's initial values are gone
+    loaded = load_run(tmp_path / "run")
+    emb = loaded.model.encoder.bag if arch == "bow" else loaded.model.encoder.embedding
+    assert emb.weight.shape[1] == width
+    ds = loaded.load_data(data)
+    z = loaded.model.embed(ds.x).numpy()
+    assert np.allclose(z, run.embeddings["z"], atol=1e-5)

@@ -360,7 +360,7 @@ def configure_text(model_cfg: Any, meta: dict[str, Any]) -> None:
         facts = tokenizer_facts(tokenizer_from_state(meta["state"]))
         facts.pop("tokenizer", None)
     model_cfg.options.update(facts)
-    from nebula.nn.bow import BOW_DEFAULTS, remember_text_init
+    from nebula.nn.bow import BOW_DEFAULTS, TEXT_INIT, remember_text_init
     from nebula.nn.sequence import DEFAULTS
 
     for key, value in {**DEFAULTS, **BOW_DEFAULTS}.items():
@@ -369,4 +369,10 @@ def configure_text(model_cfg: Any, meta: dict[str, Any]) -> None:
     key = remember_text_init(meta)  # idf / pretrained vectors for the encoders built next
     if key is not None:
         model_cfg.options["text_init"] = key
+        # the widths the initial word vectors give the encoders, recorded so that a saved run rebuilds
+        # them without the data (nebula.run.load: the run folder has no LSA or vector file)
+        init = TEXT_INIT[key]
+        for name, option in (("vectors", "vectors_dim"), ("lsa", "lsa_dim")):
+            if init.get(name) is not None:
+                model_cfg.options[option] = int(init[name].shape[1])
 

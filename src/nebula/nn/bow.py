@@ -24,7 +24,8 @@ starting at log of the smoothed document frequencies; with :func:`nebula.losses.
 multinomial likelihood of the text's tokens.
 
 Options (``model.options``): bow_embedding (E, 512), bow_hidden (H, 512), bow_token_dropout (0.1),
-bow_decoder_hidden (0), plus vocab_size and the special ids set by the text modality.
+bow_decoder_hidden (0), plus vocab_size and the special ids set by the text modality, and ``lsa_dim`` /
+``vectors_dim``, the width E the bag's start gave it (recorded so that a saved run rebuilds without its data).
 """
 
 from __future__ import annotations
@@ -178,7 +179,9 @@ class BowDecoder(nn.Module):
 def _bow_encoder(input_shape: tuple[int, ...], cfg: Any) -> BowEncoder:
     o = _options(cfg, input_shape)
     init = _init(o)
-    return BowEncoder(int(o["vocab_size"]), int(o["bow_embedding"]), int(o["bow_hidden"]), int(cfg.feature_dim),
+    # a saved run is rebuilt without its data: the width its vectors or LSA start gave the bag is recorded
+    width = o.get("vectors_dim") or o.get("lsa_dim") or o["bow_embedding"]
+    return BowEncoder(int(o["vocab_size"]), int(width), int(o["bow_hidden"]), int(cfg.feature_dim),
                       float(o["bow_token_dropout"]), float(cfg.dropout), init.get("idf"), init.get("vectors"),
                       init.get("lsa"))
 

@@ -277,7 +277,7 @@ def _rnn_encoder(cell: str):
         from nebula.nn.bow import TEXT_INIT
 
         vectors = TEXT_INIT.get(str(o.get("text_init")), {}).get("vectors")  # --data-option vectors=FILE
-        dim = int(vectors.shape[1]) if vectors is not None else int(o["embedding_dim"])
+        dim = int(vectors.shape[1]) if vectors is not None else int(o.get("vectors_dim") or o["embedding_dim"])
         enc = RNNEncoder(int(o["vocab_size"]), dim, int(o["rnn_hidden"]), int(o["rnn_layers"]),
                          bool(o["bidirectional"]), int(cfg.feature_dim), float(cfg.dropout), cell, int(o["pad_id"]))
         if vectors is not None:
