@@ -38,7 +38,8 @@ import numpy as np
 
 def base_command(out: Path, epochs: int, seed: int) -> list[str]:
     return [sys.executable, "-m", "nebula", "train", "--data", "digits", "-v", "-m", "-r", "-1", "--epochs", str(epochs),
-            "--seed", str(seed), "--set", "train.pretrain_epochs=2", "--set", "train.figures=false", "--device", "cpu",
+            "--seed", str(seed), "--set", "train.pretrain_epochs=2", "--set", "train.figures=false",
+            "--set", "train.checkpoint_seconds=0", "--device", "cpu",  # a checkpoint per epoch: what is tested
             "-o", str(out)]  # not --quiet: the kill loop reads the step counter of the progress bar
 
 

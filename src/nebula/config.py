@@ -156,6 +156,7 @@ class TrainConfig:
     precision: str = "fp32"
     deterministic: bool = False
     checkpoint_every: int = 1
+    checkpoint_seconds: float = 30.0
     quiet: bool = False
     figures: bool = True
     tsne: bool = False
@@ -303,6 +304,8 @@ class Config:
             (t.grad_clip >= 0, f"train.grad_clip must be >= 0 (0 = off), found {t.grad_clip}"),
             _one_of("train.precision", t.precision, ("fp32", "bf16")),
             (t.checkpoint_every >= 1, f"train.checkpoint_every must be >= 1, found {t.checkpoint_every}"),
+            (t.checkpoint_seconds >= 0, f"train.checkpoint_seconds must be >= 0 (0 = every checkpoint_every epochs), "
+                                        f"found {t.checkpoint_seconds}"),
             (t.eval_every >= 0, f"train.eval_every must be >= 0 (0 = off), found {t.eval_every}"),
             (not t.early_stop_metric or t.eval_every > 0, "train.early_stop_metric needs train.eval_every > 0"),
             (t.early_stop_patience >= 1, f"train.early_stop_patience must be >= 1, found {t.early_stop_patience}"),

@@ -19,7 +19,7 @@ from nebula.errors import ConfigError
 
 #: configuration keys a resume may change
 SAFE_ON_RESUME: tuple[str, ...] = ("train.epochs", "train.device", "train.quiet", "train.figures", "train.tsne",
-                                   "train.checkpoint_every")
+                                   "train.checkpoint_every", "train.checkpoint_seconds")
 
 
 def get_key(cfg: Config, key: str) -> Any:

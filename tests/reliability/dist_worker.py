@@ -52,7 +52,7 @@ def worker(rank: int, world: int, port: int, out: str) -> None:
         # 2. a short training run through nebula.run.train (rank 0 writes the run folder)
         cfg = tiny_config(Path(out) / "run", epochs=3)
         cfg.model.variational = True
-        cfg.train.checkpoint_every = 1
+        cfg.train.checkpoint_every, cfg.train.checkpoint_seconds = 1, 0.0  # a checkpoint per epoch
         run = train(cfg, dataset=tiny_dataset())
         torch.save({k: v.detach().clone() for k, v in run.model.state_dict().items()}, Path(out) / f"params-{rank}.pt")
     finally:

@@ -29,6 +29,7 @@ def tiny_config(output: Path | str | None, epochs: int = 3, **train: object) -> 
     cfg.train.device = "cpu"
     cfg.train.quiet = True
     cfg.train.figures = False
+    cfg.train.checkpoint_seconds = 0.0  # a checkpoint every epoch: these tests are about checkpoints
     for k, v in train.items():
         setattr(cfg.train, k, v)
     return cfg

@@ -119,7 +119,7 @@ def test_cli_interrupt_exits_nonzero_and_resume_continues(tmp_path, data_file, m
     run = tmp_path / "run"
     argv = ["train", "--data", str(data_file), "-o", str(run), "--epochs", "3", "--latent-dim", "2", "-m",
             "--anchors", "3", "--batch-size", "16", "--set", "train.pretrain_epochs=1", "--set", "model.hidden=[16]",
-            "--set", "train.figures=false", "--device", "cpu", "--quiet"]
+            "--set", "train.figures=false", "--set", "train.checkpoint_seconds=0", "--device", "cpu", "--quiet"]
     send_signal_at(monkeypatch, 4, signal.SIGINT)
     assert main(argv) == 130
     err = capsys.readouterr().err.strip()
@@ -184,7 +184,7 @@ def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path, data_file, one_
     argv = [sys.executable, "-m", "nebula", "train", "--data", str(data_file), "-o", str(run), "--epochs", str(epochs),
             "--latent-dim", "3", "-v", "-m", "-r", "-1", "--anchors", "3", "--batch-size", "16",
             "--set", "train.pretrain_epochs=1", "--set", "model.hidden=[32,16]", "--set", "model.feature_dim=16",
-            "--set", "train.figures=false", "--device", "cpu", "--quiet"]
+            "--set", "train.figures=false", "--set", "train.checkpoint_seconds=0", "--device", "cpu", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 240
@@ -210,3 +210,35 @@ def test_kill_9_then_resume_loses_at_most_one_interval(tmp_path, data_file, one_
     resumed = train(tiny_config(run), resume=True)
     assert_same_history(final_state(tmp_path / "reference")["history"], final_state(run)["history"])
     np.testing.assert_allclose(resumed.embeddings["z"], reference.embeddings["z"], atol=1e-6)
+
+
+def test_checkpoint_seconds_bounds_periodic_checkpoints(tmp_path, data_file, monkeypatch, one_thread):
+    """Before ``train.checkpoint_seconds`` have passed no periodic checkpoint is written, only the final one;
+    once they have, the next epoch's end writes one (a fake clock: every training step takes 10 s)."""
+    import types
+
+    clock = {"t": 0.0, "steps": 0}
+    monkeypatch.setattr(trainer_module, "time", types.SimpleNamespace(monotonic=lambda: clock["t"],
+                                                                     perf_counter=time.perf_counter))
+    original = Trainer.make_batch
+
+    def make_batch(self, index, epoch=0, step=0):
+        clock["t"] += 10.0
+        clock["steps"] += 1
+        return original(self, index, epoch, step)
+
+    monkeypatch.setattr(Trainer, "make_batch", make_batch)
+    written = []
+    real = ckpt.save_checkpoint
+    monkeypatch.setattr(ckpt, "save_checkpoint", lambda run_dir, epochs_done, *a, **k: written.append(epochs_done)
+                        or real(run_dir, epochs_done, *a, **k))
+    cfg = config(tmp_path, "bounded", data_file, epochs=4)
+    cfg.train.checkpoint_seconds = 1e9
+    train(cfg)
+    assert written == [4]  # only the end of training
+    seconds_per_epoch = 10.0 * clock["steps"] / 4
+    written.clear()
+    cfg = config(tmp_path, "every-two", data_file, epochs=5)
+    cfg.train.checkpoint_seconds = 1.5 * seconds_per_epoch  # elapsed at the end of every second epoch
+    train(cfg)
+    assert written == [2, 4, 5]
