@@ -73,9 +73,8 @@ def test_nan_through_the_cli_marks_the_run_failed(tmp_path, monkeypatch, capsys)
     np.savez(tmp_path / "d.npz", x=x, y=y)
     run = tmp_path / "run"
     code = main(["train", "--data", str(tmp_path / "d.npz"), "-v", "-o", str(run), "--epochs", "3", "--batch-size", "16",
-                 "--latent-dim", "2", "--set", "model.hidden=[16]", "--set", "train.figures=false", "--set", "train.checkpoint_seconds=0",
-                 "--device", "cpu",
-                 "--quiet"])
+                 "--latent-dim", "2", "--set", "model.hidden=[16]", "--set", "train.figures=false",
+                 "--set", "train.checkpoint_seconds=0", "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert "loss term(s) kl became non-finite at epoch 2, step 3" in err and "ckpt-0001-000000 is kept" in err
