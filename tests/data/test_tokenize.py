@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -129,6 +130,18 @@ def test_word_pairs_follow_eos_and_survive_the_state() -> None:
         WordVocabulary.fit(texts, ngrams=3)
     with pytest.raises(DataError, match="needs tokenizer=word"):
         fit_tokenizer(texts, "subword", ngrams=2)
+
+
+def test_word_pairs_need_a_share_of_the_texts_on_large_sets() -> None:
+    from nebula.data.tokenize import PAIR_MIN_DF
+
+    # 2,500 texts: the floor is ceil(0.001 * 2500) = 3 texts, above the bigram min_df of 2
+    filler = [f"w{i} v{i}" for i in range(2494)]
+    texts = filler + ["how many dogs"] * 3 + ["how far away"] * 2 + ["q w0"]
+    assert math.ceil(PAIR_MIN_DF * len(texts)) == 3
+    vocab = WordVocabulary.fit(texts, ngrams=2)
+    kept = {vocab.id_to_token(vocab.num_words + j) for j in range(len(vocab.pairs))}
+    assert kept == {"how many", "many dogs"}  # "how far" / "far away" are in 2 texts only
 
 
 def test_sequence_ids_mask_everything_after_the_first_eos() -> None:

@@ -15,6 +15,7 @@ split only and travels with a run as a JSON-able ``state`` dict (``meta["state"]
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -31,6 +32,9 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 NUM_SPECIAL_IDS = len(SPECIALS)
 #: words (with an inner apostrophe: don't, o'clock) or single punctuation marks
 DEFAULT_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
+#: a word pair becomes a token only when at least this fraction of the training texts hold it (``ngrams=2``);
+#: measured on the LSA-100 probe of the dev sets, docs/text.md "Frequent word pairs", python -m benchmarks.text_pairs
+PAIR_MIN_DF = 0.001
 
 
 class TextTokenizer:
@@ -170,7 +174,8 @@ class WordVocabulary(TextTokenizer):
             raise DataError(f"text ngrams must be 1 or 2, found {ngrams!r}")
         vocab = cls([*SPECIALS, *kept], lower, pattern, max_length)
         if ngrams == 2:
-            vocab = cls(vocab.itos, lower, pattern, max_length, vocab.frequent_pairs(texts, max(2, min_freq)))
+            min_df = max(2, min_freq, math.ceil(PAIR_MIN_DF * len(texts)))
+            vocab = cls(vocab.itos, lower, pattern, max_length, vocab.frequent_pairs(texts, min_df))
         return vocab
 
     def frequent_pairs(self, texts: Sequence[str], min_df: int) -> list[tuple[int, int]]:
