@@ -5,7 +5,7 @@ For each data set and each floor f (a pair becomes a token when at least max(2, 
 training texts hold it; ``nebula.data.tokenize.PAIR_MIN_DF`` is the default), the data are loaded as the
 library loads them (``ngrams=2``, vocabulary and pairs fitted on the training split; ``words`` is
 ``ngrams=1``), each text becomes the bag the default encoder reads (sublinear, L2-normalised tf-idf of its
-tokens with the training split's idf, ``nebula.nn.bow.tfidf_weights``), and the bag is reduced to LSA-100
+tokens with the training split's idf, ``nebula.nn.bow.tfidf_matrix``), and the bag is reduced to LSA-100
 (truncated SVD fitted on the training split). The read-out is the linear probe of the models
 (``nebula.evaluate.probes.probe_scores``, train -> test split). No training: seconds per set.
 
@@ -28,20 +28,13 @@ FLOORS = (0.0, 0.001, 0.002, 0.005, 0.01)
 
 def bag_probe(ds: Any, dim: int = 100, seed: int = 0) -> float:
     """LSA-``dim`` linear probe of the encoder's tf-idf bags of ``ds`` (module docstring)."""
-    import scipy.sparse as sp
     import torch
     from sklearn.decomposition import TruncatedSVD
 
     from nebula.evaluate.probes import probe_scores
-    from nebula.nn.bow import tfidf_weights
+    from nebula.nn.bow import idf_weights, tfidf_matrix
 
-    df = np.asarray(ds.meta["doc_freq"], dtype=np.float64)
-    n = float(ds.meta.get("num_train_docs") or df.max())
-    idf = torch.as_tensor(np.log((1 + n) / (1 + df)) + 1, dtype=torch.float32)
-    ids = torch.as_tensor(np.asarray(ds.x)).long()
-    w = tfidf_weights(ids, idf).numpy().ravel()
-    rows = np.repeat(np.arange(len(ids)), ids.shape[1])
-    x = sp.csr_matrix((w, (rows, ids.numpy().ravel())), shape=(len(ids), len(df)))
+    x = tfidf_matrix(torch.as_tensor(np.asarray(ds.x)), idf_weights(ds.meta))
     split = np.asarray(ds.split)
     svd = TruncatedSVD(min(dim, x.shape[1] - 1), random_state=seed).fit(x[split == 0])
     return float(probe_scores(svd.transform(x), np.asarray(ds.y), split, seed=seed)["linear_probe"])
@@ -73,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
                 ds = load(str(path), options={"ngrams": 2})
                 res[str(f)] = {"tokens": int(ds.meta["vocab_size"]), "pairs": int(ds.meta["vocab_size"] - words.meta["vocab_size"]),
                                "probe": bag_probe(ds)}
-            tokenize.PAIR_MIN_DF = default
             results[name] = res
             rows.append([name, f"{res['words']['probe']:.3f}",
                          *(f"{res[str(f)]['probe']:.3f} ({res[str(f)]['pairs']})" for f in floors)])

@@ -53,12 +53,10 @@ def remember_text_init(meta: dict[str, Any]) -> str | None:
     """Store the idf / vector initial values a text dataset carries; returns the key put in
     ``model.options["text_init"]`` (None when the dataset carries none, e.g. data read through a saved
     run, whose weights come from its checkpoint)."""
-    df = meta.get("doc_freq")
-    if df is None:
+    if meta.get("doc_freq") is None:
         return None
-    df = np.asarray(df, dtype=np.float64)
-    n = float(meta.get("num_train_docs") or df.max() or 1.0)
-    init = {"idf": torch.as_tensor(np.log((1.0 + n) / (1.0 + df)) + 1.0, dtype=torch.float32),
+    df, n = _doc_freq(meta)
+    init = {"idf": idf_weights(meta),
             "log_df": torch.as_tensor(np.log((df + 0.5) / (n + 0.5 * len(df))), dtype=torch.float32)}
     digest = hashlib.sha1(df.tobytes())
     if meta.get("vectors") is not None:
@@ -75,22 +73,43 @@ def remember_text_init(meta: dict[str, Any]) -> str | None:
     return key
 
 
+def _doc_freq(meta: dict[str, Any]) -> tuple[np.ndarray, float]:
+    """(V,) document frequencies of the training split and its number of texts n, from a text dataset's meta."""
+    df = np.asarray(meta["doc_freq"], dtype=np.float64)
+    return df, float(meta.get("num_train_docs") or df.max() or 1.0)
+
+
+def idf_weights(meta: dict[str, Any]) -> torch.Tensor:
+    """(V,) idf_v = log((1 + n) / (1 + df_v)) + 1 of a text dataset's ``meta["doc_freq"]`` (scikit-learn's
+    smoothed idf)."""
+    df, n = _doc_freq(meta)
+    return torch.as_tensor(np.log((1.0 + n) / (1.0 + df)) + 1.0, dtype=torch.float32)
+
+
+def tfidf_matrix(ids: torch.Tensor, idf: torch.Tensor) -> Any:
+    """The (N, V) scipy CSR matrix of the sublinear, L2-normalised tf-idf of the texts ``ids`` (N, L)
+    (:func:`tfidf_weights`, repeated ids summed): the bag the encoder reads, as a sparse matrix."""
+    import scipy.sparse as sp
+
+    ids = ids.long()
+    w = tfidf_weights(ids, idf).numpy().ravel()
+    rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+    return sp.csr_matrix((w, (rows, ids.numpy().ravel())), shape=(len(ids), len(idf)))
+
+
 def lsa_word_vectors(train_ids: torch.Tensor, idf: torch.Tensor, dim: int = LSA_DIM, seed: int = 0) -> torch.Tensor | None:
     """(V, E) word vectors of the training split: the top E = min(dim, V - 1, n - 1) right singular
     vectors of its (n, V) sublinear tf-idf matrix X (randomised truncated SVD, seeded), column j divided
     by the standard deviation of the training coordinates X v_j, so the encoder's bag starts as the
     whitened LSA-E of the text (Deerwester et al. 1990). None when the split is too small."""
-    import scipy.sparse as sp
     from sklearn.decomposition import TruncatedSVD
 
-    n, length = train_ids.shape
+    n = len(train_ids)
     vocab = len(idf)
     dim = min(int(dim), vocab - 1, n - 1)
     if dim < 2:
         return None
-    w = tfidf_weights(train_ids.long(), idf).numpy().ravel()
-    rows = np.repeat(np.arange(n), length)
-    x = sp.csr_matrix((w, (rows, train_ids.numpy().ravel())), shape=(n, vocab))  # duplicates summed
+    x = tfidf_matrix(train_ids, idf)
     svd = TruncatedSVD(dim, random_state=seed).fit(x)
     coords = x @ svd.components_.T
     scale = coords.std(0)
